@@ -1,0 +1,39 @@
+"""The `safetynet` command line. Thin: each command parses options and calls one function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="SafetyNet: early warning of household hardship from shared departmental data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Each subcommand reads settings from SAFETYNET_* variables (see docs/configuration.md)."""
+
+
+@app.command()
+def contracts(
+    out: Path = typer.Option(Path("docs/contracts.md"), help="Where to write the contract."),
+) -> None:
+    """Write the department data contracts as a readable Markdown document."""
+    from safetynet.contracts import render_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown() + "\n", encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

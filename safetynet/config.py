@@ -1,0 +1,139 @@
+"""All settings in one place.
+
+Runtime settings (where state lives, which backends, secrets) come from environment
+variables prefixed `SAFETYNET_` and from an optional TOML file (`$SAFETYNET_CONFIG`,
+else `$SAFETYNET_HOME/config.toml`). Environment variables win over the file.
+
+Policy settings (indicator thresholds, risk tiers, programme rules, label and cohort
+definitions, outreach capacity) live in `policy.toml` beside this module; a deployment
+can point `SAFETYNET_POLICY_FILE` at its own copy.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("SAFETYNET_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("SAFETYNET_HOME", ".safetynet")) / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Every path defaults to a place under `home`."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFETYNET_", extra="ignore")
+
+    home: Path = Field(default=Path(".safetynet"), description="Directory for all local state.")
+    mode: Literal["demo", "production"] = Field(
+        default="demo", description="In production a pseudonymization secret must be configured."
+    )
+    pseudonym_secret: str | None = Field(
+        default=None, description="HMAC-SHA-256 key for pseudonyms (required in production)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL for keys, audit log, feedback and score history "
+        "(default: SQLite under home). PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI (default: SQLite under home)."
+    )
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    model_name: str = "safetynet-hardship"
+    policy_file: Path = DEFAULT_POLICY_FILE
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import TomlConfigSettingsSource
+
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    # --- derived locations: the one place that knows the layout of `home` -------------
+    @property
+    def store_dir(self) -> Path:
+        """Offline feature store: committed deliveries as Parquet."""
+        return self.home / "store"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the demo writes the simulated city."""
+        return self.home / "city"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def online_sqlite_path(self) -> Path:
+        return self.home / "online.sqlite"
+
+    @property
+    def identity_path(self) -> Path:
+        """Names and addresses, read only by the serving layer (by role)."""
+        return self.home / "identity.sqlite"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'safetynet.db').resolve()}"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home / "mlartifacts"
+
+    def secret(self) -> bytes:
+        """The pseudonymization key; in demo mode one is generated and kept under home."""
+        if self.pseudonym_secret:
+            return self.pseudonym_secret.encode()
+        if self.mode == "production":
+            raise RuntimeError(
+                "SAFETYNET_PSEUDONYM_SECRET is not set: production mode needs a "
+                "pseudonymization secret (HMAC-SHA-256 key)."
+            )
+        path = self.home / "demo_secret.key"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(os.urandom(32).hex())
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process (cached; call `get_settings.cache_clear()` after changing env)."""
+    return Settings()
+
+
+def load_policy(path: Path | None = None) -> dict[str, Any]:
+    """The policy configuration (thresholds, tiers, programme rules, labels, capacity)."""
+    with open(path or get_settings().policy_file, "rb") as fh:
+        return tomllib.load(fh)
