@@ -31,6 +31,11 @@ def contracts(
     typer.echo(f"wrote {out}")
 
 
+# --- commands of each area (each module imports its heavy dependencies inside the command) ---
+# Register one line per module here, e.g.:
+#   from safetynet.simulator.commands import simulate; app.command()(simulate)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
