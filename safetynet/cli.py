@@ -31,6 +31,16 @@ def contracts(
     typer.echo(f"wrote {out}")
 
 
+@app.command("config")
+def show_config() -> None:
+    """Print the effective runtime settings (secrets redacted) and the policy file in use."""
+    from safetynet.config import Settings
+
+    for name, value in Settings().model_dump().items():
+        shown = "***" if name.endswith("secret") and value else value
+        typer.echo(f"{name:22} {shown}")
+
+
 # --- commands of each area (each module imports its heavy dependencies inside the command) ---
 # Register one line per module here, e.g.:
 #   from safetynet.simulator.commands import simulate; app.command()(simulate)
