@@ -44,6 +44,24 @@ def show_config() -> None:
 # --- commands of each area (each module imports its heavy dependencies inside the command) ---
 # Register one line per module here, e.g.:
 #   from safetynet.simulator.commands import simulate; app.command()(simulate)
+from safetynet.features.commands import ingest  # noqa: E402
+
+app.command()(ingest)
+from safetynet.features.commands import features_app, indicators  # noqa: E402
+
+app.add_typer(features_app, name="features")
+app.command()(indicators)
+from safetynet.training.commands import promote, rollback, train  # noqa: E402
+
+app.command()(train)
+app.command()(promote)
+app.command()(rollback)
+from safetynet.monitoring.commands import feedback_app, monitor, report, worklists  # noqa: E402
+
+app.command()(monitor)
+app.command()(worklists)
+app.add_typer(feedback_app, name="feedback")
+app.command()(report)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     model_name: str = "safetynet-hardship"
     policy_file: Path = DEFAULT_POLICY_FILE
     log_level: str = "INFO"
+    # --- serving (serving/) ---
+    serve_host: str = Field(default="127.0.0.1", description="Address `safetynet serve` binds.")
+    serve_port: int = Field(default=3000, description="Port `safetynet serve` listens on.")
+    serve_workers: int = Field(default=1, ge=1, description="BentoML worker processes.")
+    serve_batch_limit: int = Field(
+        default=1000, ge=1, description="Most households or records in one /score request."
+    )
+    serve_reasons: int = Field(default=5, ge=0, description="Reasons returned per household.")
+    serve_model_alias: str = Field(default="champion", description="Registry alias served.")
+    serve_model_poll_seconds: float = Field(
+        default=30.0, ge=0, description="How often to check the alias for a new version (0 = never)."
+    )
+    serve_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a checked API key is trusted before re-reading it."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""Feature store: ingest, offline and online stores, feature and indicator definitions."""

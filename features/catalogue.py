@@ -1,0 +1,93 @@
+"""The feature and indicator catalogue (docs/features.md is generated from this)."""
+
+from __future__ import annotations
+
+from safetynet.features.definitions import DIMENSIONS, FEATURES, Agg, Derived, Feature
+
+FEAST_NOTE = """\
+## Why not Feast
+
+The issue asks to prefer Feast over a hand-written store if it fits the stack without forcing
+downgrades. Checked with a dry-run resolve (`uv pip compile` of our pins plus `feast`, nothing
+installed): see `FEAST_RESULT` below. Independently of the resolve, Feast's point-in-time join
+enforces only the event timestamp; a record corrected or delivered later (a later
+`knowledge_date`) would leak into features at earlier as-of dates unless filtered on the
+creation time as well, which is exactly the knowledge-date rule this store must guarantee.
+Our store keeps the rule in one place (`safetynet.features.compile`) for every feature, builds
+many as-of dates in one set-based query, and compiles to Spark SQL for national deployments,
+so Feast would add a registry and a second definition language without removing any of that.
+"""
+
+
+FEAST_RESULT = (
+    "Feast 0.67 resolves beside bentoml 1.4.39, mlflow 3.17.2 and pandas 2.3.3, but only by "
+    "downgrading two of our locked packages (`feast[redis]` caps the redis client below 8: "
+    "8.1.0 -> 7.4.1; Feast >= 0.64 caps prometheus-client below 0.25: 0.26.0 -> 0.24.1) and "
+    "adds ibis-framework, dask and a feature registry; against the full lock unchanged the "
+    "resolver falls back to feast 0.1.2 (`uv pip compile pyproject.toml feast.in --extra dev`, "
+    "2026-11-22)"
+)
+
+
+def _spec(f: Feature) -> str:
+    s = f.spec
+    if isinstance(s, Derived):
+        return f"derived: `{s.expr}`"
+    assert isinstance(s, Agg)
+    parts = [f"`{s.agg}({s.expr})` over `{s.table}`"]
+    if s.active:
+        parts.append("spells active at the as-of date")
+    if s.window is not None:
+        w = s.window
+        parts.append(f"last {w} months" if isinstance(w, int)
+                     else f"months {w[1] + 1}-{w[0]} before the as-of date")
+    if s.on:
+        parts.append(f"dated by `{s.on}`")
+    if s.where:
+        parts.append(f"where `{s.where}`")
+    return "; ".join(parts)
+
+
+def render_markdown(feast_result: str) -> str:
+    """The catalogue as Markdown; `feast_result` is the recorded outcome of the Feast check."""
+    from safetynet.features.indicators import catalogue
+
+    lines = [
+        "# Household features and early-warning indicators",
+        "",
+        "Generated from `features/definitions.py` and `features/indicators.py` by "
+        "`safetynet features catalogue`; do not edit by hand.",
+        "",
+        "A feature at as-of date T uses only records whose event date and knowledge date are "
+        "both on or before T, in the version of each record known at T (a correction or an end "
+        "date recorded after T is invisible at T). Person-level records roll up to the "
+        "household the person belongs to at T in the person registry (registered on or before "
+        "T, not dead by T). Windows are calendar months back from T: *last 3 months* means "
+        "event date in (T − 3 months, T].",
+        "",
+        "`safetynet features build` writes `household_key`, `as_of_date`, `district`, the "
+        "audit attributes (`urban_rural`, `head_sex`, `head_age_band`, `has_disabled_member`, "
+        "`has_children`: for fairness audits only, never model inputs), the model features "
+        "(`model_feature_names()`), and evidence dates used by the indicators.",
+        "",
+    ]
+    for dim in DIMENSIONS:
+        feats = [f for f in FEATURES if f.dimension == dim]
+        lines += [f"## {dim.replace('_', ' ').capitalize()}", "",
+                  "| feature | role | type | description (en / zh) | missing | computed as | "
+                  "sentence (en / zh) |", "|---|---|---|---|---|---|---|"]
+        for f in feats:
+            lines.append(
+                f"| `{f.name}` | {f.role} | {f.dtype} | {f.description_en}<br>"
+                f"{f.description_zh} | {f.missing.describe()} | "
+                f"{_spec(f).replace('|', '/')} | {f.template_en}<br>{f.template_zh} |")
+        lines.append("")
+    lines += ["## Early-warning indicators", "",
+              "Thresholds live in `safetynet/policy.toml` `[indicators]`.", "",
+              "| id | description (en / zh) | policy keys | triggered on |", "|---|---|---|---|"]
+    for i in catalogue():
+        keys = ", ".join(f"`{k}`" for k in i["thresholds"]) or "—"
+        lines.append(f"| `{i['id']}` | {i['description_en']}<br>{i['description_zh']} | {keys} "
+                     f"| `{i['triggered_on']}` |")
+    lines += ["", FEAST_NOTE.replace("see `FEAST_RESULT` below", feast_result)]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Monitoring and the closed loop: periodic rescoring, alerts, worklists, visit outcomes, drift."""

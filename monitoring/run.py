@@ -1,0 +1,312 @@
+"""One monitoring run: rescore the cohort, store history and reasons, raise alerts, build
+worklists, measure list stability and drift — and commit all of it in one transaction.
+
+Everything is computed in memory first; the database is touched only at the end, inside one
+transaction that deletes any earlier run of the same as-of date and inserts the new one. A
+failure anywhere (model, data, database) therefore leaves the previous state intact, and
+rerunning a month replaces it instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from safetynet.monitoring import drift as drift_mod
+from safetynet.monitoring.alerts import compute_alerts, suppressed_households
+from safetynet.monitoring.persist import bulk_insert
+from safetynet.monitoring.schema import (
+    alerts,
+    score_history,
+    score_reasons,
+    score_runs,
+    visit_outcomes,
+    worklist_items,
+)
+from safetynet.monitoring.scoring import assign_tiers, predict_proba, top_reasons
+from safetynet.monitoring.worklists import build_worklists
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+REASONS_CHUNK = 50_000  # rows per pred_contrib call (bounded memory: 50k x 81 x 8 B = 32 MB)
+
+
+@dataclass
+class RunSummary:
+    """What a run did (also stored as `score_runs.summary_json`)."""
+
+    run_id: str
+    as_of_date: str
+    model_name: str
+    model_version: str
+    n_scored: int
+    n_flagged: int
+    n_suppressed: int
+    n_alerts: int
+    alerts_by_kind: dict[str, int]
+    n_worklist: int
+    n_audit: int
+    prev_run_id: str | None
+    jaccard_prev: float | None
+    replaced: bool
+    drift: dict[str, Any] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def previous_run(engine: Engine, as_of: date) -> tuple[str | None, pd.DataFrame]:
+    """The latest run before `as_of` and its scores (household_key, score, tier, flagged)."""
+    with engine.connect() as conn:
+        prev = conn.execute(
+            sa.select(score_runs.c.run_id)
+            .where(score_runs.c.as_of_date < as_of)
+            .order_by(score_runs.c.as_of_date.desc())
+            .limit(1)
+        ).scalar()
+        if prev is None:
+            return None, pd.DataFrame(columns=["household_key", "score", "tier", "flagged"])
+        df = pd.read_sql(
+            sa.select(
+                score_history.c.household_key,
+                score_history.c.score,
+                score_history.c.tier,
+                score_history.c.flagged,
+            ).where(score_history.c.run_id == prev),
+            conn,
+        )
+    return prev, df
+
+
+def _recent_outcomes(engine: Engine, as_of: date, months: int) -> pd.DataFrame:
+    since = (pd.Timestamp(as_of) - pd.DateOffset(months=months + 1)).date()
+    with engine.connect() as conn:
+        return pd.read_sql(
+            sa.select(
+                visit_outcomes.c.household_key,
+                visit_outcomes.c.visit_date,
+                visit_outcomes.c.outcome,
+            ).where(visit_outcomes.c.visit_date > since),
+            conn,
+        )
+
+
+def jaccard(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> float | None:
+    """|A ∩ B| / |A ∪ B| of two key sets; None when both are empty."""
+    a, b = pd.Index(pd.unique(np.asarray(a))), pd.Index(pd.unique(np.asarray(b)))
+    union = len(a.union(b))
+    return None if union == 0 else len(a.intersection(b)) / union
+
+
+def _validate(features: pd.DataFrame, model_features: list[str]) -> None:
+    missing = [c for c in ("household_key", "district", *model_features) if c not in features]
+    if missing:
+        raise ValueError(
+            f"feature table lacks columns: {missing[:10]}{' …' if len(missing) > 10 else ''}"
+        )
+    dup = features["household_key"].duplicated()
+    if dup.any():
+        raise ValueError(f"feature table has {int(dup.sum())} duplicate household_key rows")
+    if features["district"].isna().any():
+        raise ValueError("feature table has households without a district")
+
+
+def monitor_run(
+    engine: Engine,
+    bundle: Any,
+    features: pd.DataFrame,
+    as_of: date,
+    policy: dict[str, Any],
+    indicators: pd.DataFrame | None = None,
+    assistance: pd.DataFrame | None = None,
+    reference: drift_mod.DriftReference | None = None,
+    reports_dir: Path | None = None,
+    reasons_k: int = 5,
+    seed: int = 0,
+    precision_drop: float | None = None,
+) -> RunSummary:
+    """Rescore every household of `features` (one row per household at `as_of`) and store the run.
+
+    `bundle`: the champion (`.features`, `.name`, `.version`, `.predict`, and a cheap
+    probability path: `.predict_proba` or `.booster` + `.calibrate`). `indicators`: output of
+    `compute_indicators`; `assistance`: the offline store's assistance table. Flagged = any tier
+    above green. Drift is measured against `reference` (when None: this run's own data becomes
+    the reference of this model version, PSI 0). Writes drift JSON/PNG under `reports_dir`.
+    """
+    t = {"start": time.perf_counter()}
+    started = datetime.now(UTC)
+    run_id = as_of.isoformat()
+    outreach, tiers = policy["outreach"], policy["tiers"]
+    names = list(bundle.features)
+    _validate(features, names)
+
+    keys = features["household_key"].astype(str).to_numpy()
+    X = features[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    t["prepare"] = time.perf_counter()
+
+    scores = predict_proba(bundle, X)
+    if len(scores) != len(X) or not np.isfinite(scores).all():
+        raise ValueError("the model returned missing or non-finite scores; nothing stored")
+    tier = assign_tiers(scores, tiers)
+    flagged = tier != "green"
+    t["score"] = time.perf_counter()
+
+    idx = np.flatnonzero(flagged)
+    parts = []
+    for i in range(0, len(idx), REASONS_CHUNK):
+        rows = idx[i : i + REASONS_CHUNK]
+        _, contrib = bundle.predict(X[rows])
+        parts.append(top_reasons(keys[rows], X[rows], np.asarray(contrib), names, k=reasons_k))
+    reasons = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else top_reasons(keys[:0], X[:0], np.empty((0, len(names) + 1)), names, k=reasons_k)
+    )
+    t["reasons"] = time.perf_counter()
+
+    prev_id, prev = previous_run(engine, as_of)
+    prev_as_of = date.fromisoformat(prev_id) if prev_id else None
+    current = pd.DataFrame(
+        {"household_key": keys, "score": scores, "tier": tier, "flagged": flagged}
+    )
+    suppressed = suppressed_households(
+        current["household_key"],
+        as_of,
+        assistance,
+        _recent_outcomes(engine, as_of, int(outreach["cooldown_months"])),
+        int(outreach["cooldown_months"]),
+    )
+    current["suppressed"] = suppressed.to_numpy()
+    run_alerts = compute_alerts(
+        current,
+        prev,
+        indicators,
+        suppressed,
+        as_of,
+        prev_as_of,
+        float(outreach["score_rise_alert"]),
+    )
+    n_alerts = run_alerts.groupby("household_key").size()
+    current["n_alerts"] = current["household_key"].map(n_alerts).fillna(0).astype(int).to_numpy()
+    t["alerts"] = time.perf_counter()
+
+    scored = current.assign(district=features["district"].to_numpy())
+    if "street" in features:
+        scored["street"] = features["street"].to_numpy()
+    worklist = build_worklists(scored, as_of, outreach, seed=seed)
+    stability = (
+        jaccard(keys[flagged], prev.loc[prev["flagged"].astype(bool), "household_key"])
+        if prev_id
+        else None
+    )
+    t["worklists"] = time.perf_counter()
+
+    fitted_here = reference is None
+    if reference is None:  # first run of this model version: its own data is the reference
+        reference = drift_mod.DriftReference.fit(
+            X,
+            names,
+            scores,
+            bundle.name,
+            str(bundle.version),
+            source=f"first monitoring run {run_id}",
+        )
+    psis = drift_mod.drift_table(reference, X, names, scores)
+    drift_summary = drift_mod.assess(psis, policy["drift"], precision_drop=precision_drop)
+    drift_summary["reference_source"] = reference.source
+    t["drift"] = time.perf_counter()
+
+    history = current[["household_key", "score", "tier", "flagged", "suppressed"]].assign(
+        run_id=run_id, as_of_date=as_of, model_version=str(bundle.version)
+    )
+    alert_rows = run_alerts.assign(run_id=run_id, as_of_date=as_of)
+    summary = RunSummary(
+        run_id=run_id,
+        as_of_date=run_id,
+        model_name=bundle.name,
+        model_version=str(bundle.version),
+        n_scored=len(keys),
+        n_flagged=int(flagged.sum()),
+        n_suppressed=int(suppressed.notna().sum()),
+        n_alerts=len(run_alerts),
+        alerts_by_kind={str(k): int(v) for k, v in run_alerts["kind"].value_counts().items()},
+        n_worklist=int((~worklist["audit"]).sum()),
+        n_audit=int(worklist["audit"].sum()),
+        prev_run_id=prev_id,
+        jaccard_prev=stability,
+        replaced=False,
+        drift=drift_summary,
+    )
+    with engine.begin() as conn:  # one transaction: the old run is replaced or nothing changes
+        for table in (score_reasons, alerts, worklist_items, score_history, score_runs):
+            deleted = conn.execute(sa.delete(table).where(table.c.run_id == run_id)).rowcount
+            summary.replaced |= table is score_runs and deleted > 0
+        bulk_insert(conn, score_history, history)
+        bulk_insert(conn, score_reasons, reasons.assign(run_id=run_id))
+        bulk_insert(conn, alerts, alert_rows)
+        bulk_insert(conn, worklist_items, worklist)
+        t["write"] = time.perf_counter()
+        summary.timings_s = _timings(t)
+        conn.execute(
+            score_runs.insert().values(
+                run_id=run_id,
+                as_of_date=as_of,
+                model_name=bundle.name,
+                model_version=str(bundle.version),
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                n_scored=summary.n_scored,
+                n_flagged=summary.n_flagged,
+                n_alerts=summary.n_alerts,
+                n_suppressed=summary.n_suppressed,
+                prev_run_id=prev_id,
+                jaccard_prev=stability,
+                psi_score=drift_summary["psi_score"],
+                n_features_drifted=len(drift_summary["features_drifted"]),
+                recommend_retrain=drift_summary["recommend_retrain"],
+                summary_json=json.dumps(asdict(summary)),
+            )
+        )
+    if reports_dir is not None:
+        ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
+        if fitted_here and not ref_file.exists():
+            reference.save(ref_file)
+        _write_drift_report(reports_dir, run_id, psis, drift_summary, policy["drift"], reference)
+    summary.timings_s = _timings({**t, "end": time.perf_counter()})
+    log.info(
+        "monitor run %s: %d scored, %d flagged, %d alerts",
+        run_id,
+        summary.n_scored,
+        summary.n_flagged,
+        summary.n_alerts,
+    )
+    return summary
+
+
+def _timings(t: dict[str, float]) -> dict[str, float]:
+    keys = list(t)
+    out = {keys[i]: round(t[keys[i]] - t[keys[i - 1]], 3) for i in range(1, len(keys))}
+    out["total"] = round(t[keys[-1]] - t[keys[0]], 3)
+    return out
+
+
+def _write_drift_report(
+    reports_dir: Path,
+    run_id: str,
+    psis: dict[str, float],
+    summary: dict[str, Any],
+    policy_drift: dict[str, float],
+    reference: drift_mod.DriftReference,
+) -> None:
+    """drift.json (PSI per column + recommendation) and drift.png under reports/monitoring/<run>."""
+    out = reports_dir / "monitoring" / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {**summary, "psi": psis, "reference_model_version": reference.model_version}
+    (out / "drift.json").write_text(json.dumps(doc, indent=1))
+    drift_mod.plot_drift(psis, policy_drift, out / "drift.png")

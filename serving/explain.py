@@ -1,0 +1,96 @@
+"""Reasons from TreeSHAP contributions.
+
+Scale: LightGBM's `pred_contrib` gives per-feature contributions in log-odds (the model's
+raw output); the last column is the base value, and base + sum(contributions) is the raw
+score. The calibrated probability is reported separately and is not a sum of these.
+
+Which reasons: the top k features by *positive* contribution, i.e. the facts that pushed
+this household's risk up, largest first. A caseworker asks "why was this household
+flagged?"; protective factors answer a different question and are in /explain. A
+household with fewer than k risk-raising features gets fewer reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from safetynet.serving.features import FeatureText
+
+DIRECTION_TEXT = {
+    "en": {"raises": "raises the risk", "lowers": "lowers the risk"},
+    "zh": {"raises": "风险上升", "lowers": "风险下降"},
+}
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "—"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}"
+
+
+MISSING_TEXT = {"en": "{name}: no value recorded.", "zh": "{name}：无记录。"}
+
+
+def sentence(text: FeatureText, value: float, lang: str) -> str:
+    """The feature template filled with the value (templates carry specs like {value:.0f})."""
+    if math.isnan(value):
+        return MISSING_TEXT[lang].format(name=text.name)
+    template = text.template_zh if lang == "zh" else text.template_en
+    try:
+        return template.format(value=value, name=text.name)
+    except (KeyError, IndexError, ValueError):  # a template with other fields: show it plainly
+        return f"{template} ({format_value(value)})"
+
+
+def top_reasons(
+    contrib: np.ndarray, X: np.ndarray, features: Sequence[str], texts: dict[str, FeatureText],
+    k: int, lang: str = "en",
+) -> list[list[dict[str, Any]]]:
+    """Per row, the k largest positive contributions as reason dicts (vectorised ranking)."""
+    n, m = X.shape
+    k = min(k, m)
+    if n == 0 or k == 0:
+        return [[] for _ in range(n)]
+    phi = contrib[:, :m]
+    if k < m:
+        part = np.argpartition(-phi, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(
+            part, np.argsort(-np.take_along_axis(phi, part, axis=1), axis=1), axis=1
+        )
+    else:
+        order = np.argsort(-phi, axis=1)
+    top_phi = np.take_along_axis(phi, order, axis=1)
+    top_val = np.take_along_axis(X, order, axis=1)
+    out = []
+    for i in range(n):
+        row = []
+        for j in range(k):
+            c = float(top_phi[i, j])
+            if c <= 0.0:
+                break
+            name = features[order[i, j]]
+            v = float(top_val[i, j])
+            row.append({
+                "feature": name, "value": None if math.isnan(v) else v, "contribution": c,
+                "direction": "raises", "text": sentence(texts[name], v, lang),
+            })
+        out.append(row)
+    return out
+
+
+def all_contributions(
+    contrib_row: np.ndarray, x_row: np.ndarray, features: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Every feature's contribution for one row, largest |contribution| first."""
+    m = len(features)
+    order = np.argsort(-np.abs(contrib_row[:m]), kind="stable")
+    return [
+        {"feature": features[j], "value": None if math.isnan(x_row[j]) else float(x_row[j]),
+         "contribution": float(contrib_row[j])}
+        for j in order
+    ]

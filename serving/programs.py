@@ -1,0 +1,97 @@
+"""Matching assistance programmes by declarative rules from policy.toml [programmes].
+
+A rule is a list of conditions `[feature, op, threshold]` under `all` (every one must
+hold) and/or `any` (at least one must hold). A condition on a feature the row does not
+have, or whose value is missing, does not hold. Evaluation is vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+       "==": operator.eq, "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class Condition:
+    feature: str
+    op: str
+    threshold: float
+
+    def text(self) -> str:
+        return f"{self.feature} {self.op} {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class ProgrammeRule:
+    programme_id: str
+    name_en: str
+    name_zh: str
+    all: tuple[Condition, ...]
+    any: tuple[Condition, ...]
+
+    def text(self) -> str:
+        parts = [" and ".join(c.text() for c in self.all)] if self.all else []
+        if self.any:
+            parts.append("(" + " or ".join(c.text() for c in self.any) + ")")
+        return " and ".join(parts)
+
+    def features(self) -> set[str]:
+        return {c.feature for c in (*self.all, *self.any)}
+
+
+def _conditions(raw: Any, where: str) -> tuple[Condition, ...]:
+    out = []
+    for item in raw or []:
+        if not (isinstance(item, list | tuple) and len(item) == 3 and item[1] in OPS):
+            raise ValueError(f"{where}: a condition is [feature, op, number], op in {list(OPS)}")
+        out.append(Condition(str(item[0]), str(item[1]), float(item[2])))
+    return tuple(out)
+
+
+def load_rules(policy: dict[str, Any]) -> list[ProgrammeRule]:
+    """Parse policy['programmes']; raises ValueError on a malformed rule."""
+    rules = []
+    for pid, spec in (policy.get("programmes") or {}).items():
+        where = f"policy [programmes.{pid}]"
+        rule = ProgrammeRule(
+            pid, spec.get("name_en", pid), spec.get("name_zh", spec.get("name_en", pid)),
+            _conditions(spec.get("all"), where), _conditions(spec.get("any"), where),
+        )
+        if not rule.all and not rule.any:
+            raise ValueError(f"{where} has no conditions")
+        rules.append(rule)
+    return rules
+
+
+def match_programmes(
+    rules: list[ProgrammeRule], columns: dict[str, np.ndarray], n: int, lang: str = "en"
+) -> list[list[dict[str, Any]]]:
+    """Per row, the programmes whose rule holds, with the facts that made it hold."""
+    out: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    nan = np.full(n, np.nan)
+    with np.errstate(invalid="ignore"):
+        for rule in rules:
+            held = {c: OPS[c.op](columns.get(c.feature, nan), c.threshold) for c in
+                    (*rule.all, *rule.any)}
+            ok = np.ones(n, dtype=bool)
+            for c in rule.all:
+                ok &= held[c]
+            if rule.any:
+                ok &= np.logical_or.reduce([held[c] for c in rule.any])
+            name = rule.name_zh if lang == "zh" else rule.name_en
+            text = rule.text()
+            for i in np.flatnonzero(ok):
+                facts = [
+                    {"feature": c.feature, "op": c.op, "threshold": c.threshold,
+                     "value": float(columns[c.feature][i])}
+                    for c in (*rule.all, *rule.any) if held[c][i]
+                ]
+                out[i].append({"programme_id": rule.programme_id, "name": name,
+                               "rule": text, "facts": facts})
+    return out

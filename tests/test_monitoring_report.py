@@ -1,0 +1,141 @@
+"""`safetynet report` figures checked by hand, and the whole monthly cycle through the CLI
+with a real model in a real MLflow registry."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from monitoring_support import make_features, register_champion, train_bundle
+from safetynet.monitoring.feedback import record_outcome
+from safetynet.monitoring.report import build_report, precision_drop, wilson
+from safetynet.monitoring.schema import alerts, ensure_schema, get_engine, worklist_items
+from typer.testing import CliRunner
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 0) is None
+    lo, hi = wilson(0, 20)
+    assert lo == 0.0 and 0 < hi < 0.2
+
+
+def item(i: int, audit: bool, weight: float | None = None, run: str = "2026-01-31") -> dict:
+    return {"item_id": f"{run}/h{i}", "run_id": run, "as_of_date": date.fromisoformat(run),
+            "district": "a", "street": None, "household_key": f"h{i}", "rank": i, "score": 0.5,
+            "tier": "red", "n_alerts": 1, "audit": audit, "sampling_weight": weight}  # fmt: skip
+
+
+def visit(i: int, outcome: str, day: int, run: str = "2026-01-31", disagree: bool = False):
+    return {"household_key": f"h{i}", "visit_date": date(2026, 2, day), "caseworker_key_id": "1",
+            "outcome": outcome, "worklist_item_id": f"{run}/h{i}",
+            "hardship_type": "dibao" if outcome == "hardship_confirmed" else None,
+            "disagrees_with_score": disagree,
+            "disagreement_code": "score_too_high" if disagree else None}  # fmt: skip
+
+
+def test_report_figures_match_hand_computation(tmp_path):
+    engine = get_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    ensure_schema(engine)
+    # 10 listed households, 4 audit households standing for 100 unlisted ones each
+    with engine.begin() as conn:
+        conn.execute(worklist_items.insert(), [item(i, False) for i in range(10)]
+                     + [item(i, True, 100.0) for i in range(10, 14)])  # fmt: skip
+        conn.execute(alerts.insert(), [
+            {"run_id": "2026-01-31", "household_key": f"h{i}", "kind": "tier_up",
+             "as_of_date": date(2026, 1, 31), "detail_json": "{}"} for i in range(4)])  # fmt: skip
+    outcomes = (
+        [visit(i, "hardship_confirmed", 1 + i) for i in range(6)]  # 6 confirmed
+        + [visit(6, "not_in_hardship", 10, disagree=True), visit(7, "not_in_hardship", 11)]
+        + [visit(8, "could_not_reach", 12)]  # says nothing about precision
+        + [visit(10, "hardship_confirmed", 13), visit(11, "not_in_hardship", 14),
+           visit(12, "not_in_hardship", 15), visit(13, "not_in_hardship", 16)]
+    )  # fmt: skip
+    for o in outcomes:
+        record_outcome(engine, o)
+    r = build_report(engine)
+    p, e = r["precision"], r["exclusion"]
+    assert p["visits_conclusive"] == 8 and p["precision"] == pytest.approx(6 / 8)
+    assert p["precision_ci95"] == pytest.approx(wilson(6, 8))
+    assert e["audit_hardship_rate"] == pytest.approx(0.25)
+    assert e["unlisted_pool"] == 400 and e["estimated_missed"] == pytest.approx(100)
+    tp = 0.75 * 10
+    assert e["recall"] == pytest.approx(tp / (tp + 100))
+    lo, hi = e["recall_ci95"]
+    assert lo < e["recall"] < hi
+    # alerted households h0..h3 were visited 1..4 days into February: 1+31.. days after Jan 31
+    assert r["timing"]["alert_to_visit"]["median_days"] == pytest.approx(2.5)
+    assert r["timing"]["list_to_visit"]["n"] == 13
+    d = r["disagreement"]
+    assert d["visits_reached"] == 12 and d["disagreements"] == 1
+    assert d["by_code"] == {"score_too_high": 1}
+
+
+def test_precision_drop_compares_latest_with_earlier_runs():
+    runs = [
+        {"visits_conclusive": 50, "precision": 0.6},
+        {"visits_conclusive": 50, "precision": 0.4},
+        {"visits_conclusive": 5, "precision": 0.0},
+        {"visits_conclusive": 40, "precision": 0.3},
+    ]
+    assert precision_drop(runs) == pytest.approx(1 - 0.3 / 0.5)
+    assert precision_drop(runs[:1]) is None
+
+
+def test_monthly_cycle_through_the_cli(isolated_home, tmp_path):
+    from safetynet.cli import app
+    from safetynet.config import get_settings
+
+    settings = get_settings()
+    bundle = train_bundle()
+    version = register_champion(bundle.booster, settings)
+    runner = CliRunner()
+    jan = make_features(500, seed=7).assign(as_of_date=pd.Timestamp("2026-01-31"))
+    feb = jan.assign(as_of_date=pd.Timestamp("2026-02-28"), income_drop=jan["income_drop"] + 0.6)
+    path = tmp_path / "features.parquet"
+    pd.concat([jan, feb]).to_parquet(path)
+
+    res = runner.invoke(app, ["monitor", "--as-of", "2026-01-31", "--features", str(path)])
+    assert res.exit_code == 0, res.output
+    assert f"v{version}" in res.output and "scored 500" in res.output
+    assert "first monitoring run" in res.output  # no reference yet: this run becomes it
+    res = runner.invoke(app, ["worklists", "--district", "east", "--out", str(tmp_path / "w.csv")])
+    assert res.exit_code == 0, res.output
+    w = pd.read_csv(tmp_path / "w.csv")
+    assert set(w["district"]) == {"east"} and w["audit"].any() and (~w["audit"]).sum() == 60
+    listed = w[~w["audit"]].iloc[0]
+    res = runner.invoke(app, ["feedback", "add", "--household", listed.household_key,
+                              "--visit-date", "2026-02-05", "--caseworker", "3",
+                              "--outcome", "hardship_confirmed", "--hardship-type", "dibao",
+                              "--item", listed.item_id])  # fmt: skip
+    assert res.exit_code == 0 and res.output.startswith("stored"), res.output
+    res = runner.invoke(app, ["feedback", "add", "--household", listed.household_key,
+                              "--visit-date", "2026-02-05", "--caseworker", "3",
+                              "--outcome", "hardship_confirmed", "--hardship-type", "dibao",
+                              "--item", listed.item_id])  # fmt: skip
+    assert res.exit_code == 0 and res.output.startswith("already stored"), res.output
+    res = runner.invoke(app, ["feedback", "add", "--household", "x", "--visit-date", "2026-02-05",
+                              "--caseworker", "3", "--outcome", "hardship_confirmed"])  # fmt: skip
+    assert res.exit_code == 2 and "hardship_type is required" in res.output
+
+    res = runner.invoke(app, ["monitor", "--as-of", "2026-02-28", "--features", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "Jaccard with 2026-01-31" in res.output
+    drift = json.loads(
+        (settings.reports_dir / "monitoring" / "2026-02-28" / "drift.json").read_text()
+    )
+    assert drift["psi"]["income_drop"] > 0.1 and drift["reference_source"].startswith("first")
+    res = runner.invoke(app, ["report"])
+    assert res.exit_code == 0, res.output
+    assert "realized precision of flagged lists | 100.0%" in res.output
+    saved = json.loads(next(settings.reports_dir.glob("report-*.json")).read_text())
+    assert saved["precision"]["visits_conclusive"] == 1
+    with get_engine().connect() as conn:
+        runs = (
+            conn.execute(sa.text("SELECT run_id FROM score_runs ORDER BY run_id")).scalars().all()
+        )
+    assert runs == ["2026-01-31", "2026-02-28"]

@@ -1,0 +1,64 @@
+"""Evaluation against the simulator's ground truth (simulated data only).
+
+This module and the simulator are the only code allowed to read `DIR/truth/`. It attaches the
+true onset probability to the feature rows as `_truth_prob`, which the pipeline uses only to
+compute oracle metrics (never as a feature):
+
+- test_oracle_precision_at_K: precision@K (observed labels) when ranking by the truth
+  probability; test_efficiency_at_K = model precision@K / oracle precision@K;
+- test_truth_precision_at_K: mean true probability among the model's top K, and
+  test_oracle_truth_precision_at_K / test_truth_efficiency_at_K the same for the oracle's top K
+  (free of label noise and of partial observation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from safetynet.training.pipeline import TRUTH_COLUMN
+
+from safetynet.pseudonym import pseudonymize
+
+TRUTH_FILE = "household_months.parquet"
+PROB_CANDIDATES = ("onset_prob_6m", "onset_prob", "truth_prob")
+TIME_CANDIDATES = ("month", "as_of_date", "period", "date")
+
+
+def read_truth(truth_dir: Path, secret: bytes) -> pd.DataFrame:
+    """(household_key, month period, truth prob) from DIR/truth/household_months.parquet."""
+    path = Path(truth_dir) / TRUTH_FILE
+    if not path.exists() and (Path(truth_dir) / "truth" / TRUTH_FILE).exists():
+        path = Path(truth_dir) / "truth" / TRUTH_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no truth file at {path}")
+    cols = [r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+    prob = next((c for c in PROB_CANDIDATES if c in cols), None)
+    time = next((c for c in TIME_CANDIDATES if c in cols), None)
+    if prob is None or time is None or "household_id" not in cols:
+        raise ValueError(f"truth file {path} lacks household_id/{PROB_CANDIDATES}/"
+                         f"{TIME_CANDIDATES}: has {cols}")
+    truth = duckdb.sql(
+        f"SELECT household_id, {time} AS t, {prob} AS p FROM read_parquet('{path}') "
+        f"WHERE {prob} IS NOT NULL"
+    ).df()
+    truth["household_key"] = pseudonymize(secret, "household", truth["household_id"].astype(str))
+    t = truth["t"]
+    if pd.api.types.is_datetime64_any_dtype(t) or t.dtype == object:
+        truth["period"] = pd.to_datetime(t.astype(str)).dt.to_period("M")
+    else:
+        raise ValueError(f"truth time column {time!r} has dtype {t.dtype}; expected a date/month")
+    return truth[["household_key", "period", "p"]].rename(columns={"p": TRUTH_COLUMN})
+
+
+def attach_truth(frame: pd.DataFrame, truth_dir: Path, secret: bytes) -> pd.DataFrame:
+    """`frame` (household_key, as_of_date, ...) with `_truth_prob` for the as-of month.
+
+    Rows without a truth value keep NaN; the caller decides whether to restrict to them.
+    """
+    truth = read_truth(truth_dir, secret)
+    out = frame.copy()
+    out["period"] = pd.to_datetime(out["as_of_date"]).dt.to_period("M")
+    out = out.merge(truth, on=["household_key", "period"], how="left").drop(columns="period")
+    return out

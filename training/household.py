@@ -1,0 +1,102 @@
+"""Household glue: feature table + assistance rolls (+ truth on simulated data) -> a training
+table and its `TableSpec`. Column names follow the feature store's output (features/
+definitions.py): household_key, as_of_date, district, audit attributes, model features."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from safetynet.config import Settings
+from safetynet.training.labels import LabelConfig, household_training_frame, indicator_columns
+from safetynet.training.pipeline import TableSpec
+
+
+@dataclass
+class HouseholdData:
+    frame: pd.DataFrame
+    spec: TableSpec
+    label: LabelConfig
+    snapshot_id: str
+    feature_set_version: str
+    not_allowed: list[str]
+    description: str
+
+
+def read_assistance(settings: Settings) -> pd.DataFrame:
+    """The offline store's assistance rolls (all committed deliveries)."""
+    from safetynet.features.store import OfflineStore
+
+    with OfflineStore(settings).connect() as con:
+        return con.execute(
+            "SELECT household_key, programme, start_date, end_date, knowledge_date "
+            "FROM assistance"
+        ).df()
+
+
+def read_features(
+    settings: Settings, features_path: Path | None, as_of: Sequence[date] | None
+) -> pd.DataFrame:
+    if features_path is not None:
+        return pd.read_parquet(features_path)
+    if not as_of:
+        raise ValueError("give --features FILE.parquet or --as-of DATE[,DATE...] to build them")
+    from safetynet.features.build import build_features
+
+    return build_features(as_of, settings.store_dir)
+
+
+def load(
+    settings: Settings,
+    policy: Mapping[str, Any],
+    features_path: Path | None = None,
+    as_of: Sequence[date] | None = None,
+    truth_dir: Path | None = None,
+    assistance: pd.DataFrame | None = None,
+) -> HouseholdData:
+    """Build the onset-cohort training table with labels (and `_truth_prob` given truth)."""
+    from safetynet.features.definitions import audit_attribute_names, model_feature_names
+
+    features = read_features(settings, features_path, as_of)
+    assistance = read_assistance(settings) if assistance is None else assistance
+    label_cfg = LabelConfig.from_policy(policy)
+    snapshot = pd.Timestamp(pd.to_datetime(assistance["knowledge_date"]).max())
+    frame = household_training_frame(features, assistance, label_cfg, snapshot)
+    if truth_dir is not None:
+        from safetynet.training.evaluation import attach_truth
+
+        frame = attach_truth(frame, truth_dir, settings.secret())
+    tr = dict(policy.get("training", {}))
+    not_allowed = list(tr.get("not_allowed_features", []))
+    audit = [c for c in audit_attribute_names() if c in frame.columns]
+    names = [c for c in model_feature_names() if c in frame.columns and c not in not_allowed]
+    spec = TableSpec(
+        label="label",
+        entity="household_key",
+        time="as_of_date",
+        audit=audit,
+        group="district" if "district" in frame.columns else None,
+        features=names,
+        exclude=not_allowed,
+        indicators=indicator_columns(frame),
+        pmt_features=list(tr.get("pmt_features", [])) or None,
+    )
+    version = hashlib.sha256(",".join(model_feature_names()).encode()).hexdigest()[:12]
+    snap = hashlib.sha256(
+        f"{len(features)}|{features['as_of_date'].max()}|{snapshot}".encode()
+    ).hexdigest()[:16]
+    return HouseholdData(
+        frame=frame,
+        spec=spec,
+        label=label_cfg,
+        snapshot_id=f"{snapshot.date()}:{snap}",
+        feature_set_version=f"definitions-{version}",
+        not_allowed=not_allowed,
+        description=str(features_path) if features_path else "feature store build",
+    )

@@ -1,0 +1,171 @@
+"""The registry gate: `challenger` becomes `champion` only when it is better and fair.
+
+Aliases, not the deprecated stages. The gate reads metrics the training run logged:
+
+- with a champion: the challenger run scored the then-champion on its own (latest) temporal
+  test (`champion_test_<metric>`, tag `safetynet.compared_champion_version`); the challenger
+  must beat it by `[promotion] margin`. If the champion changed since, the comparison is stale
+  and the gate refuses (retrain).
+- without a champion: the challenger must beat the best baseline (`test_baseline_best_<metric>`)
+  by the margin — the same gate, the baseline standing in for the champion.
+- fairness: `fairness_groups_failing` must be 0 (`[promotion] fairness = "absolute"`) or not
+  more than the champion's on the same test (`"no_worse"`).
+
+Champion history is the registered-model tag `champion_history` (JSON list of versions, oldest
+first); `rollback` pops the current champion and restores the previous one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+HISTORY_TAG = "champion_history"
+COMPARED_TAG = "safetynet.compared_champion_version"
+
+
+@dataclass
+class Decision:
+    promoted: bool
+    reasons: list[str] = field(default_factory=list)
+    challenger: str | None = None
+    champion_before: str | None = None
+    champion_after: str | None = None
+
+    def summary(self) -> str:
+        head = (
+            f"promoted version {self.challenger} to champion (was {self.champion_before})"
+            if self.promoted
+            else "not promoted; nothing changed"
+        )
+        return "\n".join([head, *[f"  - {r}" for r in self.reasons]])
+
+
+def _version_by_alias(client: Any, name: str, alias: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _history(client: Any, name: str) -> list[str]:
+    tags = client.get_registered_model(name).tags
+    return json.loads(tags.get(HISTORY_TAG, "[]"))
+
+
+def decide(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
+    """Evaluate the gate without changing anything."""
+    sec = dict(policy.get("promotion", {}))
+    metric = str(sec.get("metric", "precision_at_5pct"))
+    margin = float(sec.get("margin", 0.0))
+    fairness_mode = str(sec.get("fairness", "absolute"))
+    chal = _version_by_alias(client, name, "challenger")
+    champ = _version_by_alias(client, name, "champion")
+    d = Decision(
+        False,
+        challenger=chal.version if chal else None,
+        champion_before=champ.version if champ else None,
+    )
+    if chal is None:
+        d.reasons.append(f"no version of {name!r} has the alias 'challenger' (run train first)")
+        return d
+    if champ is not None and champ.version == chal.version:
+        d.reasons.append(f"version {chal.version} is already the champion")
+        return d
+    m = client.get_run(chal.run_id).data.metrics
+    run_tags = client.get_run(chal.run_id).data.tags
+    ok = True
+    value = m.get(f"test_{metric}")
+    if value is None:
+        d.reasons.append(f"challenger run has no metric test_{metric}")
+        return d
+    if champ is None:
+        ref_name, ref = "best baseline", m.get(f"test_baseline_best_{metric}")
+    elif run_tags.get(COMPARED_TAG) != champ.version:
+        d.reasons.append(
+            f"challenger v{chal.version} was evaluated against champion "
+            f"v{run_tags.get(COMPARED_TAG, 'none')}, but the champion is now v{champ.version}: "
+            "retrain to compare on the same latest test"
+        )
+        return d
+    else:
+        ref_name, ref = f"champion v{champ.version}", m.get(f"champion_test_{metric}")
+    if ref is None:
+        d.reasons.append(f"no {ref_name} {metric} recorded in the challenger run")
+        return d
+    if value >= ref + margin:
+        d.reasons.append(
+            f"{metric}: challenger {value:.4f} >= {ref_name} {ref:.4f} + margin {margin:.4f}"
+        )
+    else:
+        ok = False
+        d.reasons.append(
+            f"{metric}: challenger {value:.4f} does not beat {ref_name} {ref:.4f} by the margin "
+            f"{margin:.4f} (needs >= {ref + margin:.4f})"
+        )
+    failing = m.get("fairness_groups_failing", 0.0)
+    if fairness_mode == "no_worse" and champ is not None:
+        limit = m.get("champion_fairness_groups_failing", 0.0)
+    else:
+        limit = 0.0
+    if failing > limit:
+        ok = False
+        detail = run_tags.get("safetynet.fairness_failures", "")
+        d.reasons.append(
+            f"fairness: {int(failing)} audited group(s) outside the disparity bounds "
+            f"(allowed {int(limit)}){': ' + detail if detail else ''}"
+        )
+    else:
+        d.reasons.append(f"fairness: {int(failing)} failing group(s), allowed {int(limit)}")
+    d.promoted = ok
+    return d
+
+
+def promote(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
+    """Move `champion` to the challenger if the gate passes; otherwise change nothing."""
+    d = decide(client, name, policy)
+    if not d.promoted:
+        return d
+    history = _history(client, name)
+    if d.champion_before and (not history or history[-1] != d.champion_before):
+        history.append(d.champion_before)
+    history.append(d.challenger)
+    client.set_registered_model_alias(name, "champion", d.challenger)
+    client.delete_registered_model_alias(name, "challenger")
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_model_version_tag(
+        name, d.challenger, "promoted_at", datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    client.set_model_version_tag(name, d.challenger, "promotion_reason", "; ".join(d.reasons))
+    d.champion_after = d.challenger
+    return d
+
+
+def rollback(client: Any, name: str) -> Decision:
+    """Restore the previous champion from the history tag."""
+    champ = _version_by_alias(client, name, "champion")
+    d = Decision(False, champion_before=champ.version if champ else None)
+    history = _history(client, name)
+    if champ is None:
+        d.reasons.append(f"{name!r} has no champion to roll back")
+        return d
+    if history and history[-1] == champ.version:
+        history = history[:-1]
+    if not history:
+        d.reasons.append(f"champion v{champ.version} has no previous champion to restore")
+        return d
+    previous = history[-1]
+    client.set_registered_model_alias(name, "champion", previous)
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_model_version_tag(
+        name, champ.version, "rolled_back_at", datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    d.promoted = True
+    d.champion_after = previous
+    d.reasons.append(f"champion v{champ.version} replaced by previous champion v{previous}")
+    return d

@@ -1,0 +1,227 @@
+"""One training run end to end: experiment -> champion comparison -> artifacts -> MLflow ->
+registry (`challenger`) -> optionally the promotion gate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from safetynet.training import metrics as M
+from safetynet.training import plots
+from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
+from safetynet.training.model_card import render
+from safetynet.training.pipeline import Result, RunConfig, TableSpec, run
+from safetynet.training.promote import COMPARED_TAG, Decision
+
+from safetynet.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOutcome:
+    run_id: str
+    version: str
+    model_name: str
+    result: Result
+    decision: Decision | None = None
+
+
+def feature_set_hash(frame: pd.DataFrame, features: Sequence[str]) -> str:
+    """Hash of the ordered feature names and dtypes: a model only fits tables that match it."""
+    desc = json.dumps([[c, str(frame[c].dtype)] for c in features])
+    return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+
+def file_checksum(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _champion_on_test(
+    frame: pd.DataFrame, result: Result, spec: TableSpec, cfg: RunConfig, settings: Settings,
+    model_name: str,
+) -> tuple[dict[str, float], str | None]:
+    """Score the current champion on this run's final test rows (same data, same cut)."""
+    from safetynet.training.bundle import load_bundle
+
+    try:
+        champ = load_bundle("champion", settings, name=model_name)
+    except LookupError:
+        return {}, None
+    missing = [c for c in champ.features if c not in frame.columns]
+    if missing:
+        log.warning("champion v%s needs features this table lacks (%s): not compared",
+                    champ.version, missing[:5])
+        return {"champion_features_missing": float(len(missing))}, champ.version
+    test = frame.iloc[result.test_index]
+    X = test[champ.features].to_numpy(dtype=np.float64, na_value=np.nan)
+    prob = champ.calibrate(champ.booster.predict(X))
+    y = test[spec.label].to_numpy(dtype=np.float64)
+    groups = test[spec.group].astype(str).to_numpy() if spec.group else None
+    m = M.prefixed(M.evaluate(y, prob, cfg.fractions, groups, cfg.k_per_group), "champion_test_")
+    flagged = flagged_at_capacity(prob, cfg.capacity_fraction, cfg.search.seed)
+    cols = [c for c in dict.fromkeys([*spec.audit, spec.group]) if c]
+    fair = audit(y, flagged, test[cols], cfg.fairness)
+    m["champion_fairness_groups_failing"] = float(fair["fails_gate"].sum()) if len(fair) else 0.0
+    return m, champ.version
+
+
+def write_artifacts(
+    result: Result, out: Path, cfg: RunConfig, context: dict[str, Any]
+) -> None:
+    """Plots, tables and the model card into `out` (logged as run artifacts)."""
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    tf = result.test_frame
+    y = tf[context["label_column"]].to_numpy(dtype=float)
+    scores = {"model": tf["score"].to_numpy()}
+    plots.calibration_plot(tf["score"].to_numpy(), y, out / "plots" / "calibration.png")
+    plots.pr_plot(y, scores, out / "plots" / "precision_recall.png")
+    plots.precision_at_k_plot(y, scores, out / "plots" / "precision_at_k.png",
+                              cfg.capacity_fraction)
+    Xs, contrib = result.shap_sample
+    plots.shap_beeswarm(Xs, contrib, result.features, out / "plots" / "shap_beeswarm.png")
+    plots.fairness_plot(result.fairness, out / "plots" / "fairness_disparities.png",
+                        cfg.fairness.low, cfg.fairness.high)
+    result.fairness.to_csv(out / "fairness.csv", index=False)
+    (out / "folds.json").write_text(json.dumps(result.folds, indent=2, default=str))
+    pd.DataFrame(result.trials).to_csv(out / "trials.csv", index=False)
+    (out / "baselines.json").write_text(json.dumps(result.baselines, indent=2))
+    (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=float))
+    (out / "model_card.md").write_text(render(context), encoding="utf-8")
+
+
+def train_and_log(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    cfg: RunConfig,
+    *,
+    settings: Settings,
+    policy: Mapping[str, Any],
+    model_name: str | None = None,
+    label_config: Mapping[str, Any] | None = None,
+    feature_set_version: str = "table",
+    snapshot_id: str = "unknown",
+    description: str = "table",
+    not_allowed: Sequence[str] = (),
+    promote_after: bool = False,
+    run_name: str | None = None,
+) -> TrainOutcome:
+    """Train, evaluate, log and register one candidate; set alias `challenger`."""
+    from mlflow import MlflowClient
+    from safetynet.training import promote as P
+    from safetynet.training.tracking import configure, log_training_run
+
+    model_name = model_name or settings.model_name
+    result = run(frame, spec, cfg)
+    configure(settings)
+    champ_metrics, champ_version = _champion_on_test(frame, result, spec, cfg, settings,
+                                                     model_name)
+    fhash = feature_set_hash(frame, result.features)
+    label_cfg = dict(label_config or {"column": spec.label})
+    feature_spec = {
+        "features": result.features,
+        "feature_set_version": feature_set_version,
+        "feature_set_hash": fhash,
+        "label": label_cfg,
+        "entity": spec.entity,
+        "time": spec.time,
+    }
+    cap_metric = f"precision_at_{M.pct_label(cfg.capacity_fraction)}"
+    context = {
+        "model_name": model_name,
+        "label": label_cfg,
+        "label_column": spec.label,
+        "horizon": cfg.horizon,
+        "split": result.split,
+        "capacity": cfg.capacity_fraction,
+        "data": {
+            "description": description,
+            "rows": len(frame),
+            "entities": int(frame[spec.entity].nunique()),
+            "positive_rate": result.label_positive_rate,
+        },
+        "features": result.features,
+        "feature_set_version": feature_set_version,
+        "feature_set_hash": fhash,
+        "snapshot_id": snapshot_id,
+        "n_trees": result.booster.num_trees(),
+        "params": result.params,
+        "search_trials": cfg.search.n_trials,
+        "seed": cfg.search.seed,
+        "calibration": result.calibrator.method,
+        "budget_ms": cfg.search.explain_budget_ms,
+        "metrics": {**result.metrics, **champ_metrics},
+        "cap_metric": cap_metric,
+        "cap_label": M.pct_label(cfg.capacity_fraction),
+        "cap_unconstrained": f"test_unconstrained_{cap_metric}",
+        "has_oracle": any(k.startswith("test_oracle_") for k in result.metrics),
+        "fraction_labels": [M.pct_label(f) for f in cfg.fractions],
+        "baselines": result.baselines,
+        "folds": result.folds,
+        "fairness": result.fairness.to_dict("records"),
+        "fair_low": cfg.fairness.low,
+        "fair_high": cfg.fairness.high,
+        "fair_min_pos": cfg.fairness.min_positives,
+        "not_allowed": list(not_allowed) or ["(none configured)"],
+    }
+    failures = gate_failures(result.fairness)
+    tags = {
+        "safetynet.split": result.split,
+        "safetynet.feature_set_version": feature_set_version,
+        "safetynet.feature_set_hash": fhash,
+        "safetynet.data_snapshot_id": snapshot_id,
+        "safetynet.table": description,
+        "safetynet.fairness_failures": "; ".join(failures)[:4000],
+        COMPARED_TAG: champ_version or "none",
+    }
+    final = result.folds[-1]
+    if "test_start" in final:
+        tags["safetynet.test_period"] = f"{final['test_start']}..{final['test_end']}"
+    params = {
+        **result.params,
+        "label_column": spec.label,
+        "entity_column": spec.entity,
+        "time_column": spec.time or "",
+        "group_column": spec.group or "",
+        "label_config": label_cfg,
+        "feature_set_version": feature_set_version,
+        "feature_set_hash": fhash,
+        "data_snapshot_id": snapshot_id,
+        "n_folds": cfg.n_folds,
+        "fractions": list(cfg.fractions),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        write_artifacts(result, out, cfg, context)
+        (out / "label_config.json").write_text(json.dumps(label_cfg, indent=2, default=str))
+        run_id, version = log_training_run(
+            result,
+            settings=settings,
+            model_name=model_name,
+            feature_spec=feature_spec,
+            params=params,
+            tags=tags,
+            extra_metrics=champ_metrics,
+            artifacts_dir=out,
+            run_name=run_name,
+        )
+    client = MlflowClient()
+    client.set_registered_model_alias(model_name, "challenger", version)
+    client.set_model_version_tag(model_name, version, "feature_set_hash", fhash)
+    cap_value = result.metrics.get(f"test_{cap_metric}")
+    if cap_value is not None:
+        client.set_model_version_tag(model_name, version, f"test_{cap_metric}", f"{cap_value:.4f}")
+    decision = P.promote(client, model_name, policy) if promote_after else None
+    return TrainOutcome(run_id, version, model_name, result, decision)
