@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -31,8 +32,10 @@ AS_OF = [date.fromordinal(d.toordinal() - 1) for d in AS_OF]  # month ends of 20
 MACROS = """
 CREATE OR REPLACE MACRO u(a, b) AS (hash(a, b) % 1000000) / 1000000.0;
 CREATE OR REPLACE MACRO k(prefix, a) AS substr(md5(prefix || CAST(a AS VARCHAR)), 1, 20);
-CREATE OR REPLACE MACRO lag_days(d, a, b) AS CAST(d + CAST(floor(u(a, b) * 45) AS INTEGER) AS DATE);
-CREATE OR REPLACE MACRO day_in_36m(a, b) AS CAST(DATE '2022-01-01' + CAST(floor(u(a, b) * 1095) AS INTEGER) AS DATE);
+CREATE OR REPLACE MACRO lag_days(d, a, b) AS
+  CAST(d + CAST(floor(u(a, b) * 45) AS INTEGER) AS DATE);
+CREATE OR REPLACE MACRO day_in_36m(a, b) AS
+  CAST(DATE '2022-01-01' + CAST(floor(u(a, b) * 1095) AS INTEGER) AS DATE);
 """
 
 TABLES = {
@@ -57,7 +60,8 @@ TABLES = {
           CAST(DATE '1990-01-01' + CAST(floor(u(i, 2) * 12000) AS INTEGER) + 3 AS DATE)
             AS knowledge_date
         FROM (SELECT i, j, i * 5 + j AS p,
-                CASE WHEN j = 0 THEN 25 + floor(u(i, 4) * 60) WHEN j = 1 THEN 25 + floor(u(i, 8) * 55)
+                CASE WHEN j = 0 THEN 25 + floor(u(i, 4) * 60)
+                     WHEN j = 1 THEN 25 + floor(u(i, 8) * 55)
                      ELSE floor(u(i * 5 + j, 4) * 22) END AS age,
                 CASE WHEN u(i, 9) < 0.2 THEN 1 WHEN u(i, 9) < 0.5 THEN 2 WHEN u(i, 9) < 0.75 THEN 3
                      WHEN u(i, 9) < 0.9 THEN 4 ELSE 5 END AS size
@@ -122,7 +126,8 @@ TABLES = {
     "pensions": """
         SELECT k('pe', person_key) AS pension_id, person_key, household_key,
           CASE WHEN u(person_key, 120) < 0.4 THEN 'employee' ELSE 'resident' END AS pension_type,
-          DATE '2010-01-01' AS start_date, round(200 + u(person_key, 121) * 4000, 0) AS monthly_amount,
+          DATE '2010-01-01' AS start_date,
+          round(200 + u(person_key, 121) * 4000, 0) AS monthly_amount,
           DATE '2010-01-05' AS knowledge_date
         FROM persons_tmp WHERE age >= 60""",
     "vehicles": """
@@ -163,7 +168,8 @@ SECOND = {
                  FROM read_parquet('{d1}/claims.parquet') WHERE u(claim_id, 1) < 0.02""",
     "unemployment": """SELECT * REPLACE (CAST(start_date + INTERVAL 150 DAY AS DATE) AS end_date,
                    CAST(start_date + INTERVAL 160 DAY AS DATE) AS knowledge_date)
-                 FROM read_parquet('{d1}/unemployment.parquet') WHERE u(registration_id, 2) < 0.7""",
+                 FROM read_parquet('{d1}/unemployment.parquet')
+                 WHERE u(registration_id, 2) < 0.7""",
     "assistance": """SELECT * REPLACE (CAST(start_date + INTERVAL 200 DAY AS DATE) AS end_date,
                    CAST(start_date + INTERVAL 210 DAY AS DATE) AS knowledge_date)
                  FROM read_parquet('{d1}/assistance.parquet') WHERE u(record_id, 3) < 0.4""",
@@ -181,6 +187,7 @@ def synthesize(store: Path, n: int) -> dict[str, int]:
     d2.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     con.execute(MACROS)
     counts = {}
 
@@ -224,8 +231,9 @@ def build_child(store: Path, out: Path, threads: int, memory_limit: str) -> None
     t0 = time.perf_counter()
     rows = write_features(AS_OF, out, con=con)
     seconds = time.perf_counter() - t0
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_gb": peak_gb}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"rows": rows, "seconds": seconds, "cpu_seconds": usage.ru_utime
+                      + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2}))
 
 
 def main() -> None:
@@ -248,6 +256,7 @@ def main() -> None:
         marker.write_text(json.dumps(counts))
         print(f"synthesized in {time.perf_counter() - t0:.0f} s", flush=True)
     counts = json.loads(marker.read_text())
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     cmd = [sys.executable, __file__, "--child", "--store", str(args.store), "--out",
            str(args.out), "--threads", str(args.threads), "--memory-limit", args.memory_limit]
     result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
@@ -265,7 +274,9 @@ def main() -> None:
         f"| as-of dates | {len(AS_OF)} ({AS_OF[0]} .. {AS_OF[-1]}) |",
         f"| feature rows written | {result['rows']:,} |",
         f"| feature build wall time | {result['seconds']:.1f} s |",
+        f"| feature build CPU time (user+sys, both cores) | {result['cpu_seconds']:.0f} s |",
         f"| feature build peak RSS | {result['peak_rss_gb']:.2f} GB |",
+        f"| machine load average at start | {load} |",
         "",
         "Machine: 2 cores, 24 GiB, shared with other work (timings noisy). The build is one "
         "DuckDB query (`safetynet.features.compile.feature_sql`) streamed to Parquet.",

@@ -33,6 +33,7 @@ def connect(store_dir: Path, *, threads: int | None = None,
     from .views import register_store_views
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
@@ -60,7 +61,25 @@ def build_features(as_of: Sequence[date], store_dir: Path | None = None, *,
     con = con or connect(_default_store(store_dir))
     _set_dates(con, as_of)
     frame = con.execute(_sql(con) + "\nORDER BY as_of_date, household_key").df()
+    return normalize_dtypes(frame)
+
+
+def normalize_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stable pandas dtypes whatever the data: counts and flags int64, features that may be
+    missing float64 (NaN), dates datetime64 (NaT), strings object."""
+    from .definitions import FEATURES_BY_NAME
+
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
+    for col in frame.columns:
+        f = FEATURES_BY_NAME.get(col)
+        if f is None:
+            continue
+        if f.dtype == "date":
+            frame[col] = pd.to_datetime(frame[col])
+        elif f.dtype == "float" or (f.dtype in ("int", "flag") and f.missing.rule == "null"):
+            frame[col] = pd.to_numeric(frame[col]).astype("float64")
+        elif f.dtype in ("int", "flag"):
+            frame[col] = frame[col].astype("int64")
     return frame
 
 

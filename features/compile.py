@@ -146,21 +146,24 @@ def _source_cte(table: str, feats: list[Feature], bounds: list[int]) -> str:
         inner = (f"SELECT {m_cols}, s.*{extras} FROM {frm} m JOIN v_{table} s ON "
                  + " AND ".join(pred))
     aggs = [(f.name, _aggregate(f.spec), f.spec) for f in feats]  # type: ignore[arg-type]
-    if src.join != "person":
+    per_member_needed = any(spec.agg == "members" or (spec.across or _ACROSS[spec.agg])
+                            != _ACROSS[spec.agg] for _, _, spec in aggs)
+    if src.join != "person" or not per_member_needed:
         cols_sql = ",\n    ".join(f"{sql} AS {name}" for name, sql, _ in aggs)
         return (f"agg_{table} AS (SELECT j.m_household_key AS household_key, "
                 f"j.m_as_of_date AS as_of_date,\n    {cols_sql}\n  FROM ({inner}) j "
                 f"GROUP BY j.m_household_key, j.m_as_of_date)")
-    # Person-level: aggregate per member, then across the household's members. Cheaper than
-    # COUNT(DISTINCT person) per household, and it makes "most for one member" expressible.
+    # Aggregate per member (person, as-of date), then across the household's members:
+    # cheaper than COUNT(DISTINCT person) per household, and it expresses "most for one
+    # member". A person belongs to one household at a given as-of date.
     per_member = ",\n    ".join(f"{sql} AS {name}" for name, sql, _ in aggs)
     across = ",\n    ".join(
         f"{(spec.across or _ACROSS[spec.agg]).upper()}(pm.{name}) AS {name}"
         for name, _, spec in aggs)
     return (f"agg_{table} AS (SELECT pm.household_key, pm.as_of_date,\n    {across}\n"
-            f"  FROM (SELECT j.m_household_key AS household_key, j.m_as_of_date AS as_of_date,"
-            f"\n    {per_member}\n  FROM ({inner}) j "
-            f"GROUP BY j.m_household_key, j.m_as_of_date, j.m_person_key) pm "
+            f"  FROM (SELECT ANY_VALUE(j.m_household_key) AS household_key, "
+            f"j.m_as_of_date AS as_of_date,\n    {per_member}\n  FROM ({inner}) j "
+            f"GROUP BY j.m_person_key, j.m_as_of_date) pm "
             f"GROUP BY pm.household_key, pm.as_of_date)")
 
 

@@ -100,6 +100,19 @@ class Feature:
 
 
 T = "{T}"
+# Monthly departmental series arrive late (contributions and benefits ~2 months, attendance ~1
+# month after the month). Their windows end that many months before T, so "the last 3
+# months" always means the 3 latest months that are normally reported by T, and trends do not
+# compare an incomplete recent window with a complete earlier one.
+HRSS_LAG = 2
+SCHOOL_LAG = 1
+
+
+def reported(months: int, lag: int, offset: int = 0) -> tuple[int, int]:
+    """Window of `months` months ending `lag + offset` months before T."""
+    return (months + lag + offset, lag + offset)
+
+
 SERIOUS = "s.serious_illness"
 WORKING_AGE = "m.age BETWEEN 18 AND 59"
 
@@ -207,60 +220,64 @@ AGE = [
 # --- economic status ----------------------------------------------------------------------
 ECON = [
     _f("contribution_base_1m", "economic_status",
-       "Household social-insurance contribution base in the last month (yuan).",
-       "近1个月家庭社保缴费基数合计（元）。", ZERO,
-       "Last month's combined contribution base was {value:,.0f} yuan.",
-       "上月家庭社保缴费基数合计{value:,.0f}元。",
-       Agg("contributions", "sum", "s.contribution_base", window=1), "float"),
+       "Household social-insurance contribution base in the latest reported month (yuan).",
+       "最近一个已报送月份的家庭社保缴费基数合计（元）。", ZERO,
+       "The latest reported month's combined contribution base was {value:,.0f} yuan.",
+       "最近一个已报送月份家庭社保缴费基数合计{value:,.0f}元。",
+       Agg("contributions", "sum", "s.contribution_base", window=reported(1, HRSS_LAG)), "float"),
     _f("contribution_base_3m_avg", "economic_status",
-       "Average monthly household contribution base over the last 3 months (yuan).",
-       "近3个月家庭月均社保缴费基数（元）。", ZERO,
+       "Average monthly household contribution base over the 3 latest reported months (yuan).",
+       "最近3个已报送月份的家庭月均社保缴费基数（元）。", ZERO,
        "The combined contribution base averaged {value:,.0f} yuan a month over 3 months.",
        "近3个月家庭月均缴费基数{value:,.0f}元。",
-       Agg("contributions", "sum", "s.contribution_base / 3.0", window=3), "float"),
+       Agg("contributions", "sum", "s.contribution_base / 3.0",
+           window=reported(3, HRSS_LAG)), "float"),
     _f("contribution_base_prev3m_avg", "economic_status",
-       "Average monthly household contribution base 4-6 months ago (yuan).",
-       "4至6个月前家庭月均社保缴费基数（元）。", ZERO,
+       "Average monthly household contribution base, the 3 reported months before those (yuan).",
+       "再往前3个已报送月份的家庭月均社保缴费基数（元）。", ZERO,
        "Three months earlier the contribution base averaged {value:,.0f} yuan a month.",
        "此前3个月家庭月均缴费基数{value:,.0f}元。",
-       Agg("contributions", "sum", "s.contribution_base / 3.0", window=(6, 3)), "float"),
+       Agg("contributions", "sum", "s.contribution_base / 3.0",
+           window=reported(3, HRSS_LAG, offset=3)), "float"),
     _f("contribution_base_12m_avg", "economic_status",
        "Average monthly household contribution base over 12 months (yuan).",
        "近12个月家庭月均社保缴费基数（元）。", ZERO,
        "Over 12 months the contribution base averaged {value:,.0f} yuan a month.",
        "近12个月家庭月均缴费基数{value:,.0f}元。",
-       Agg("contributions", "sum", "s.contribution_base / 12.0", window=12), "float"),
+       Agg("contributions", "sum", "s.contribution_base / 12.0",
+           window=reported(12, HRSS_LAG)), "float"),
     _f("contribution_base_trend", "economic_status",
-       "Relative change of the contribution base: last 3 months vs the 3 months before.",
+       "Relative change of the contribution base: 3 latest reported months vs the 3 before.",
        "近3个月与此前3个月相比家庭缴费基数的相对变化。",
        Missing("null", reason="no contributions in the earlier 3 months"),
        "The household's contribution base changed by {value:+.0%} against 3 months earlier.",
        "家庭缴费基数较此前3个月变化{value:+.0%}。",
        Derived(safe_ratio("contribution_base_3m_avg - contribution_base_prev3m_avg",
                           "contribution_base_prev3m_avg")), "float"),
-    _f("contributors_1m", "economic_status", "Members with a contribution last month.",
-       "上月有社保缴费记录的成员人数。", ZERO,
+    _f("contributors_1m", "economic_status",
+       "Members with a contribution in the latest reported month.",
+       "最近一个已报送月份有社保缴费记录的成员人数。", ZERO,
        "{value:.0f} member(s) paid social insurance last month.",
        "上月有{value:.0f}名成员缴纳社保。",
-       Agg("contributions", "members", window=1)),
+       Agg("contributions", "members", window=reported(1, HRSS_LAG))),
     _f("contributors_12m", "economic_status",
-       "Members with any contribution in 12 months.",
+       "Members with any contribution in the 12 latest reported months.",
        "近12个月有社保缴费记录的成员人数。", ZERO,
        "{value:.0f} member(s) paid social insurance in the last 12 months.",
        "近12个月有{value:.0f}名成员缴纳社保。",
-       Agg("contributions", "members", window=12)),
+       Agg("contributions", "members", window=reported(12, HRSS_LAG))),
     _f("working_age_earners_3m", "economic_status",
-       "Working-age members (18-59) with a contribution in the last 3 months.",
+       "Working-age members (18-59) with a contribution in the 3 latest reported months.",
        "近3个月有社保缴费记录的劳动年龄成员人数。", ZERO,
        "{value:.0f} working-age member(s) had insured work in the last 3 months.",
        "近3个月有{value:.0f}名劳动年龄成员有参保就业。",
-       Agg("contributions", "members", window=3, where=WORKING_AGE)),
+       Agg("contributions", "members", window=reported(3, HRSS_LAG), where=WORKING_AGE)),
     _f("contribution_months_12m", "economic_status",
-       "Most months of the last 12 in which one member had a contribution.",
+       "Most of the 12 latest reported months in which one member had a contribution.",
        "近12个月中缴费月数最多的成员的缴费月数。", ZERO,
        "The best-covered member paid social insurance in {value:.0f} of the last 12 months.",
        "近12个月家庭成员最多缴纳了{value:.0f}个月社保。",
-       Agg("contributions", "count", window=12, across="max")),
+       Agg("contributions", "count", window=reported(12, HRSS_LAG), across="max")),
     _f("months_without_contribution_12m", "economic_status",
        "Months of the last 12 without a contribution, for the household's best-covered member.",
        "近12个月中缴费最多的成员未缴纳社保的月数。", ZERO,
@@ -451,11 +468,11 @@ DISAB = [
 # --- education ----------------------------------------------------------------------------
 def _absence(w: int) -> Feature:
     return _f(f"absence_days_{w}m", "education",
-              f"School days missed by all pupils in {w} months.",
+              f"School days missed by all pupils in the {w} latest reported month(s).",
               f"近{w}个月学生缺课天数合计。", ZERO,
               f"The household's pupils missed {{value:.0f}} school day(s) in {w} months.",
               f"近{w}个月家中学生共缺课{{value:.0f}}天。",
-              Agg("attendance", "sum", "s.absence_days", window=w))
+              Agg("attendance", "sum", "s.absence_days", window=reported(w, SCHOOL_LAG)))
 
 
 def _dropouts(w: int) -> Feature:
@@ -484,26 +501,27 @@ EDU = [
        Agg("enrolment", "members", active=True,
            where="s.education_assistance")),
     *_windows("absence_days", (1, 3, 6), lambda n, w: _absence(w)),
-    _f("school_days_3m", "education", "School days of all pupils in 3 months.",
+    _f("school_days_3m", "education", "School days of all pupils in the 3 latest reported months.",
        "近3个月学生应出勤天数合计。", ZERO, "Pupils had {value:.0f} school day(s) in 3 months.",
        "近3个月学生应出勤{value:.0f}天。",
-       Agg("attendance", "sum", "s.school_days", window=3)),
+       Agg("attendance", "sum", "s.school_days", window=reported(3, SCHOOL_LAG))),
     _f("absence_rate_3m", "education", "Share of school days missed in 3 months.",
        "近3个月缺课天数占应出勤天数的比例。", Missing("null", reason="no pupil in school"),
        "Pupils missed {value:.0%} of school days in the last 3 months.",
        "近3个月学生缺课率为{value:.0%}。",
        Derived(safe_ratio("absence_days_3m", "school_days_3m")), "float"),
     _f("max_pupil_absence_3m", "education",
-       "Most school days any one pupil missed in 3 months.",
+       "Most school days one pupil missed in the 3 latest reported months.",
        "近3个月单个学生最多缺课天数。", ZERO,
        "One pupil missed {value:.0f} school day(s) in the last 3 months.",
        "近3个月有学生缺课{value:.0f}天。",
-       Agg("attendance", "sum", "s.absence_days", window=3, across="max")),
-    _f("pupils_absent_5plus_1m", "education", "Pupils absent 5+ days last month.",
+       Agg("attendance", "sum", "s.absence_days", window=reported(3, SCHOOL_LAG),
+           across="max")),
+    _f("pupils_absent_5plus_1m", "education", "Pupils absent 5+ days in the latest reported month.",
        "上月缺课5天及以上的学生人数。", ZERO,
        "{value:.0f} pupil(s) missed 5 or more days of school last month.",
        "上月有{value:.0f}名学生缺课5天及以上。",
-       Agg("attendance", "members", window=1,
+       Agg("attendance", "members", window=reported(1, SCHOOL_LAG),
            where="s.absence_days >= 5")),
     *_windows("dropouts", (3, 12), lambda n, w: _dropouts(w)),
     _f("last_dropout_date", "education", "Date of the latest dropout.", "最近一次辍学日期。",
@@ -553,16 +571,17 @@ EMP = [
        Agg("unemployment", "max", "s.start_date", active=True, where=WORKING_AGE),
        "date", "evidence"),
     _f("unemployment_benefit_3m", "employment",
-       "Unemployment benefit paid in the last 3 months (yuan).",
+       "Unemployment benefit paid in the 3 latest reported months (yuan).",
        "近3个月领取的失业保险金（元）。", ZERO,
        "Members received {value:,.0f} yuan of unemployment benefit in 3 months.",
        "近3个月家庭成员领取失业金{value:,.0f}元。",
-       Agg("unemployment_benefits", "sum", "s.amount", window=3), "float"),
+       Agg("unemployment_benefits", "sum", "s.amount", window=reported(3, HRSS_LAG)), "float"),
     _f("benefit_recipients_1m", "employment",
-       "Members paid unemployment benefit last month.", "上月领取失业金的成员人数。", ZERO,
+       "Members paid unemployment benefit in the latest reported month.",
+       "最近一个已报送月份领取失业金的成员人数。", ZERO,
        "{value:.0f} member(s) received unemployment benefit last month.",
        "上月有{value:.0f}名成员领取失业金。",
-       Agg("unemployment_benefits", "members", window=1)),
+       Agg("unemployment_benefits", "members", window=reported(1, HRSS_LAG))),
 ]
 
 

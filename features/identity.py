@@ -50,6 +50,6 @@ def upsert_identity(path: Path, duck: duckdb.DuckDBPyConnection) -> None:
                    + ", ".join(f"{c} = excluded.{c}" for c in names[1:])
                    + f" WHERE excluded.knowledge_date >= {name}.knowledge_date")
             cur = duck.execute(f"SELECT {', '.join(names[:-1])}, "
-                               f"CAST(knowledge_date AS VARCHAR) FROM work_{name}")
+                               f"CAST(knowledge_date AS VARCHAR) FROM work_{name} WHERE _r IS NULL")
             while rows := cur.fetchmany(BATCH):
                 con.executemany(sql, rows)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
 from safetynet.features.definitions import windowed
 
 Frame = pd.DataFrame

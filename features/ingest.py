@@ -10,7 +10,8 @@ Pipeline (set-based: DuckDB for the bulk work, pandas only for chunks and distin
    'invalid_category', 'negative_amount', 'out_of_range';
 5. rules pandera cannot express: resident IDs ('missing_id', 'malformed_id',
    'invalid_id_check'; legacy 15-digit IDs converted), 'future_date',
-   'knowledge_before_event', 'duplicate', 'unknown_household', 'unknown_person';
+   'knowledge_before_event', 'unknown_household', 'unknown_person', then 'duplicate'
+   among the rows that passed everything else;
 6. commit: accepted rows, the reject ledger and report.json are written to
    `store/.staging-<id>/`, names and addresses are upserted into the identity table, and the
    staging directory is renamed to `store/deliveries/<id>/` in one step.
@@ -21,6 +22,7 @@ accepted or in the ledger.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -48,7 +50,8 @@ PANDERA_CHUNK = 1_000_000
 LEDGER_COLUMNS = ["delivery_id", "department", "file", "line", "reason", "column", "detail"]
 PANDERA_REASONS = {"not_nullable": "missing_required", "invalid_category": "invalid_category",
                    "negative_amount": "negative_amount", "out_of_range": "out_of_range"}
-_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(),
+_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype("pyarrow"),
+                    pa.large_string(): pd.StringDtype("pyarrow"),
                     pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(),
                     pa.bool_(): pd.BooleanDtype()}
 
@@ -75,7 +78,8 @@ def ingest(directory: Path, settings: Settings | None = None, fmt: str = "auto",
     """Ingest the delivery in `directory`; see the module docstring.
 
     `delivery_date` bounds event and knowledge dates ('future_date'); default: the
-    manifest's `delivery_date`, else today. Raises `DeliveryError` for whole-file problems.
+    manifest's `delivery_date` (or `extract_date`), else today. Raises `DeliveryError` for
+    whole-file problems.
     """
     settings = settings or get_settings()
     say = progress or (lambda _msg: None)
@@ -95,7 +99,8 @@ def ingest(directory: Path, settings: Settings | None = None, fmt: str = "auto",
 
     with reading.workdir(settings.home) as tmp:
         con = duckdb.connect(config={"temp_directory": str(Path(tmp) / "duckdb"),
-                                     "preserve_insertion_order": True})
+                                     "preserve_insertion_order": True,
+                                     "memory_limit": settings.ingest_memory_limit})
         try:
             run = _Run(con, files, delivery_id, ddate, secret, store, say)
             run.load()  # last step that may raise DeliveryError
@@ -119,7 +124,7 @@ def ingest(directory: Path, settings: Settings | None = None, fmt: str = "auto",
 
 
 def _manifest_date(manifest: dict) -> dt.date | None:
-    value = manifest.get("delivery_date")
+    value = manifest.get("delivery_date") or manifest.get("extract_date")
     if not value:
         return None
     try:
@@ -145,6 +150,7 @@ class _Run:
         self.rows_read: dict[str, int] = {}
         self.legacy: dict[str, int] = {}
         self.linkage: dict[str, dict] = {}
+        self.accepted: dict[str, int] = {}
         con.execute("CREATE TEMP TABLE ledger (tbl VARCHAR, line BIGINT, reason VARCHAR, "
                     "\"column\" VARCHAR, detail VARCHAR)")
         store.create_views(con, prefix="committed_")
@@ -176,51 +182,67 @@ class _Run:
             self._rules(src.table)
 
     def _typed(self, t: Table) -> None:
-        """Typed columns plus the first conversion failure per row (_reason, _col, _detail)."""
-        exprs, fails = [], []
+        """typed_<t>: typed columns plus the first conversion failure (_reason, _col, _detail).
+
+        Values are checked by a cheap pattern first, so DuckDB's lenient casts (which accept
+        '2024/1/5' as a date or '0x10' as a number) cannot let a wrong format through.
+        """
+        inner, outer, fails = [], [], []
         for c in t.columns:
             v = f"NULLIF(trim({_q(c.name)}), '')"
             typed = {
                 "date": f"CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}"
-                        f"( 00:00:00(\\.0+)?)?') THEN try_strptime(left({v}, 10), '%Y-%m-%d')"
-                        "::DATE END",
-                "int": f"CASE WHEN isfinite(try_cast({v} AS DOUBLE)) AND try_cast({v} AS DOUBLE)"
-                       f" = round(try_cast({v} AS DOUBLE)) THEN try_cast({v} AS DOUBLE)::BIGINT"
-                       " END",
-                "float": f"CASE WHEN isfinite(try_cast({v} AS DOUBLE)) THEN "
-                         f"try_cast({v} AS DOUBLE) END",
+                        f"( 00:00:00(\\.0+)?)?') THEN try_cast(left({v}, 10) AS DATE) END",
+                "int": f"CASE WHEN regexp_full_match({v}, '[+-]?\\d+(\\.0*)?') THEN "
+                       f"try_cast(try_cast({v} AS DOUBLE) AS BIGINT) END",
+                "float": f"CASE WHEN regexp_full_match({v}, '[+-]?(\\d+\\.?\\d*|\\.\\d+)"
+                         f"([eE][+-]?\\d+)?') THEN try_cast({v} AS DOUBLE) END",
                 "bool": f"CASE WHEN lower({v}) IN ('true', 't', '1', 'yes', 'y') THEN true "
                         f"WHEN lower({v}) IN ('false', 'f', '0', 'no', 'n') THEN false END",
             }.get(c.kind, v)
-            exprs.append(f"{typed} AS {_q(c.name)}")
+            inner.append(f"{typed} AS {_q(c.name)}")
+            outer.append(_q(c.name))
             if c.kind in ("date", "int", "float", "bool"):
+                raw = _q("_raw_" + c.name)
+                inner.append(f"{v} AS {raw}")
                 reason = "invalid_date" if c.kind == "date" else "wrong_type"
                 want = {"date": "a date (YYYY-MM-DD)", "int": "a whole number",
                         "float": "a number", "bool": "true or false"}[c.kind]
-                shown = "" if c.personal else f"'||left({v}, 40)||' "
-                fails.append((f"{v} IS NOT NULL AND ({typed}) IS NULL", reason, c.name,
-                              f"'value {shown}is not {want}'"))
-        case = lambda i: "CASE " + " ".join(  # noqa: E731
-            f"WHEN {cond} THEN {f[i] if i == 3 else repr(f[i])}"
-            for f in fails for cond in [f[0]]) + " END" if fails else "NULL"
+                shown = "" if c.personal else f"'||left({raw}, 40)||' "
+                fails.append((f"{raw} IS NOT NULL AND {_q(c.name)} IS NULL", f"'{reason}'",
+                              f"'{c.name}'", f"'value {shown}is not {want}'"))
+
+        def case(i: int) -> str:
+            if not fails:
+                return "NULL::VARCHAR"
+            return "CASE " + " ".join(f"WHEN {f[0]} THEN {f[i]}" for f in fails) + " END"
+
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE typed_{t.name} AS SELECT _line, "
             f"{case(1)} AS _reason, {case(2)} AS _col, {case(3)} AS _detail, "
-            f"{', '.join(exprs)} FROM raw_{t.name}")
-        self.con.execute(f"DROP TABLE raw_{t.name}")
+            f"{', '.join(outer)} FROM (SELECT _line, {', '.join(inner)} FROM raw_{t.name})")
+        for obj in (f"raw_{t.name}", f"raw_{t.name}_scan"):
+            for kind in ("VIEW", "TABLE"):
+                with contextlib.suppress(duckdb.CatalogException):
+                    self.con.execute(f"DROP {kind} IF EXISTS {obj}")
         self.con.execute(f"INSERT INTO ledger SELECT '{t.name}', _line, _reason, _col, _detail "
                          f"FROM typed_{t.name} WHERE _reason IS NOT NULL")
-        self.con.execute(f"DELETE FROM typed_{t.name} WHERE _reason IS NOT NULL")
 
     def _pandera(self, t: Table) -> None:
-        """Contract checks with pandera on chunks; failures go to the ledger by line."""
+        """Contract checks with pandera on chunks; failures go to the ledger by line.
+
+        Text columns travel as Arrow-backed strings (no Python objects per value), so the
+        contract schema is used with that string storage.
+        """
         import pandera.errors
 
-        schema = pandera_schema(t)
+        schema = pandera_schema(t).update_columns({
+            c.name: {"dtype": pd.StringDtype("pyarrow")}
+            for c in t.columns if c.kind in ("str", "id", "category")})
         cols = ", ".join(f"CAST({_q(c.name)} AS TIMESTAMP_NS) AS {_q(c.name)}"
                          if c.kind == "date" else _q(c.name) for c in t.columns)
-        reader = self.con.sql(f"SELECT _line, {cols} FROM typed_{t.name}") \
-            .to_arrow_reader(PANDERA_CHUNK)
+        reader = self.con.sql(f"SELECT _line, {cols} FROM typed_{t.name} "
+                              "WHERE _reason IS NULL").to_arrow_reader(PANDERA_CHUNK)
         bad: list[pd.DataFrame] = []
         for batch in reader:
             frame = batch.to_pandas(types_mapper=_ARROW_TO_PANDAS.get).set_index("_line")
@@ -228,14 +250,16 @@ class _Run:
                 schema.validate(frame, lazy=True)
             except pandera.errors.SchemaErrors as exc:
                 bad.append(self._failures(t, schema, exc.failure_cases))
+        df = pd.DataFrame({"line": pd.Series([], dtype="int64"), "reason": "", "column": "",
+                           "detail": ""})
         if bad:
             df = pd.concat(bad).sort_values(["line", "order"]).drop_duplicates("line")
-            df = df.assign(tbl=t.name)[["tbl", "line", "reason", "column", "detail"]]
-            self.con.register("pandera_bad", df)
-            self.con.execute("INSERT INTO ledger SELECT * FROM pandera_bad")
-            self.con.unregister("pandera_bad")
-            self.con.execute(f"DELETE FROM typed_{t.name} WHERE _line IN "
-                             f"(SELECT line FROM ledger WHERE tbl = '{t.name}')")
+            df = df[["line", "reason", "column", "detail"]]
+        self.con.register("pandera_bad", df)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE pbad_{t.name} AS "
+                         "SELECT * FROM pandera_bad")
+        self.con.unregister("pandera_bad")
+        self.con.execute(f"INSERT INTO ledger SELECT '{t.name}', * FROM pbad_{t.name}")
 
     @staticmethod
     def _failures(t: Table, schema, fc: pd.DataFrame) -> pd.DataFrame:
@@ -268,115 +292,116 @@ class _Run:
     def _pseudonyms(self) -> None:
         """Distinct IDs -> person_key / household_key mapping tables (`idmap`, `hhmap`)."""
         self.say("normalizing and pseudonymizing IDs")
-        person = [f"SELECT DISTINCT resident_id AS raw FROM typed_{s.table.name}"
-                  for s in self.files if s.table.person_column]
-        raw = self.con.execute(" UNION ".join(person)).df()["raw"] if person \
-            else pd.Series([], dtype="string")
-        self.con.register("idmap_df", id_map(raw, self.secret))
-        self.con.execute("CREATE TEMP TABLE idmap AS SELECT * FROM idmap_df")
-        self.con.unregister("idmap_df")
-        hh = [f"SELECT DISTINCT household_id AS raw FROM typed_{s.table.name}"
-              for s in self.files if s.table.household_column]
-        raw = self.con.execute(" UNION ".join(hh)).df()["raw"] if hh \
-            else pd.Series([], dtype="string")
-        self.con.register("hhmap_df", household_map(raw, self.secret))
-        self.con.execute("CREATE TEMP TABLE hhmap AS SELECT * FROM hhmap_df")
-        self.con.unregister("hhmap_df")
-
-    def _reject(self, t: Table, where: str, reason: str, column: str | None,
-                detail: str) -> None:
-        """Move rows of work_<t> matching `where` to the ledger.
-
-        `reason` and `detail` are SQL expressions (quote literals).
-        """
-        col = "NULL" if column is None else repr(column)
-        self.con.execute(f"INSERT INTO ledger SELECT '{t.name}', _line, {reason}, {col}, "
-                         f"{detail} FROM work_{t.name} WHERE {where}")
-        self.con.execute(f"DELETE FROM work_{t.name} WHERE {where}")
+        for table, col, make, kind in (("idmap", "resident_id", id_map, "person_column"),
+                                       ("hhmap", "household_id", household_map,
+                                        "household_column")):
+            parts = [f"SELECT DISTINCT {col} AS raw FROM typed_{s.table.name} "
+                     "WHERE _reason IS NULL"
+                     for s in self.files if getattr(s.table, kind)]
+            raw = (self.con.execute(" UNION ".join(parts)).df()["raw"] if parts
+                   else pd.Series([], dtype="string"))
+            self.con.register(f"{table}_df", make(raw, self.secret))
+            self.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {table}_df")
+            self.con.unregister(f"{table}_df")
 
     def _rules(self, t: Table) -> None:
+        """work_<t>: rows that passed types and pandera, with pseudonyms, the household from
+        the registry, and the first failure of the remaining rules in `_r` (NULL = accepted),
+        `_c` (column) and `_d` (detail). One pass, then duplicates among the survivors."""
         con, name = self.con, t.name
+        links_person = bool(t.person_column) and name != "persons"
+        links_household = bool(t.household_column) and name != "households"
         joins, extra = [], []
         if t.person_column:
             joins.append("LEFT JOIN idmap i ON i.raw = x.resident_id")
-            extra += ["i.person_key", "i.reason AS _id_reason", "i.detail AS _id_detail",
+            extra += ["i.person_key", "i.reason AS _idr", "i.detail AS _idd",
                       "coalesce(i.legacy, false) AS _legacy"]
+        else:
+            extra += ["NULL::VARCHAR AS _idr", "NULL::VARCHAR AS _idd"]
         if t.household_column:
             joins.append("LEFT JOIN hhmap h ON h.raw = x.household_id")
             extra.append("h.household_key")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE work_{name} AS SELECT x.* EXCLUDE "
-                    f"(_reason, _col, _detail){''.join(', ' + e for e in extra)} "
-                    f"FROM typed_{name} x {' '.join(joins)}")
-        con.execute(f"DROP TABLE typed_{name}")
-        if t.person_column:
-            self._reject(t, "_id_reason IS NOT NULL", "_id_reason", t.person_column,
-                         "_id_detail")
-            self.legacy[name] = con.execute(
-                f"SELECT count(*) FROM work_{name} WHERE _legacy").fetchall()[0][0]
+        if links_household:
+            self._registry("reg_households", "SELECT household_key FROM committed_households")
+            joins.append("LEFT JOIN reg_households g ON g.household_key = h.household_key")
+            extra.append("g.household_key IS NOT NULL AS _hknown")
+        if links_person:
+            self._registry("reg_persons",
+                           "SELECT person_key, household_key FROM committed_persons")
+            joins.append("LEFT JOIN reg_persons r ON r.person_key = i.person_key")
+            extra += ["r.household_key", "r.person_key IS NOT NULL AS _known"]
         day = f"DATE '{self.delivery_date.isoformat()}'"
-        for col in dict.fromkeys([t.event_date, t.knowledge_date]):
-            self._reject(t, f"{_q(col)} > {day}", "'future_date'", col,
-                         f"'value '||{_q(col)}||' is after the delivery date "
-                         f"{self.delivery_date.isoformat()}'")
-        if t.event_date != t.knowledge_date:
-            self._reject(t, f"{_q(t.knowledge_date)} < {_q(t.event_date)}",
-                         "'knowledge_before_event'", t.knowledge_date,
-                         f"'known '||{_q(t.knowledge_date)}||' before the event date '||"
-                         f"{_q(t.event_date)}")
+        ev, kd = _q(t.event_date), _q(t.knowledge_date)
+        rules = [  # (condition, reason, column, detail) in order
+            ("_idr IS NOT NULL", "_idr", f"'{t.person_column}'", "_idd"),
+            (f"{ev} > {day}", "'future_date'", f"'{t.event_date}'",
+             f"'value '||{ev}||' is after the delivery date {day[6:-1]}'"),
+            (f"{kd} > {day}", "'future_date'", f"'{t.knowledge_date}'",
+             f"'value '||{kd}||' is after the delivery date {day[6:-1]}'"),
+            (f"{kd} < {ev}", "'knowledge_before_event'", f"'{t.knowledge_date}'",
+             f"'known '||{kd}||' before the event date '||{ev}"),
+        ]
+        if links_household:
+            rules.append(("NOT _hknown", "'unknown_household'", f"'{t.household_column}'",
+                          "'household registry number not in the household registry'"))
+        if links_person:
+            rules.append(("NOT _known", "'unknown_person'", f"'{t.person_column}'",
+                          "'resident ID not in the person registry'"))
+
+        def case(i: int) -> str:
+            return "CASE " + " ".join(f"WHEN {r[0]} THEN {r[i]}" for r in rules) + " END"
+
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE work_{name} AS SELECT *, {case(1)} AS _r, "
+            f"{case(2)} AS _c, {case(3)} AS _d FROM (SELECT x.* EXCLUDE (_reason, _col, _detail)"
+            f"{''.join(', ' + e for e in extra)} FROM typed_{name} x {' '.join(joins)} "
+            f"WHERE x._reason IS NULL AND x._line NOT IN (SELECT line FROM pbad_{name}))")
+        con.execute(f"DROP TABLE typed_{name}")
         self._duplicates(t)
-        self._link(t)
-
-    def _duplicates(self, t: Table) -> None:
-        key = [("person_key" if c == t.person_column else c) for c in t.primary_key]
-        values = [c.name for c in t.columns if c.name != t.person_column]
-        if t.person_column:
-            values.append("person_key")
-        row = "hash(" + ", ".join(_q(c) for c in values) + ")"
-        part = ", ".join(_q(c) for c in key)
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE dup AS SELECT _line AS dl, first_line, "
-            f"row_hash = first_hash AS exact FROM (SELECT _line, {row} AS row_hash, "
-            f"first_value(_line) OVER w AS first_line, first_value({row}) OVER w AS first_hash,"
-            f" row_number() OVER w AS rn FROM work_{t.name} WINDOW w AS (PARTITION BY {part} "
-            f"ORDER BY _line)) WHERE rn > 1")
-        self._reject(
-            t, "_line IN (SELECT dl FROM dup)", "'duplicate'", ", ".join(t.primary_key),
-            "(SELECT CASE WHEN exact THEN 'exact duplicate of line ' ELSE "
-            "'primary key repeats line ' END || first_line FROM dup WHERE dl = _line)")
-
-    def _link(self, t: Table) -> None:
-        con, name = self.con, t.name
         if name == "households":
             con.execute("CREATE TEMP TABLE reg_households AS SELECT household_key FROM "
-                        "work_households UNION SELECT household_key FROM committed_households")
-        if t.household_column and name != "households":
-            if "reg_households" not in self._tables():
-                con.execute("CREATE TEMP TABLE reg_households AS "
-                            "SELECT household_key FROM committed_households")
-            self._reject(t, "household_key NOT IN (SELECT household_key FROM reg_households)",
-                         "'unknown_household'", t.household_column,
-                         "'household registry number not in the household registry'")
+                        "work_households WHERE _r IS NULL UNION SELECT household_key "
+                        "FROM committed_households")
         if name == "persons":
             con.execute(
                 "CREATE TEMP TABLE reg_persons AS SELECT person_key, household_key FROM "
                 "(SELECT person_key, household_key, knowledge_date, 1 AS fresh "
-                "FROM work_persons UNION ALL SELECT person_key, household_key, knowledge_date, "
-                "0 FROM committed_persons) QUALIFY row_number() OVER (PARTITION BY person_key "
-                "ORDER BY knowledge_date DESC, fresh DESC) = 1")
-        if t.person_column and name != "persons":
-            if "reg_persons" not in self._tables():
-                con.execute("CREATE TEMP TABLE reg_persons AS "
-                            "SELECT person_key, household_key FROM committed_persons")
+                "FROM work_persons WHERE _r IS NULL UNION ALL SELECT person_key, household_key, "
+                "knowledge_date, 0 FROM committed_persons) QUALIFY row_number() OVER "
+                "(PARTITION BY person_key ORDER BY knowledge_date DESC, fresh DESC) = 1")
+        if links_person:  # persons with a valid ID, and whether the registry has them
             con.execute(f"CREATE TEMP TABLE keys_{name} AS SELECT DISTINCT person_key, "
-                        f"person_key IN (SELECT person_key FROM reg_persons) AS matched "
-                        f"FROM work_{name}")
+                        f"_known AS matched FROM work_{name} WHERE _r IS NULL "
+                        "OR _r IN ('unknown_person', 'duplicate')")
             self.linkage[name] = self._persons([name])
-            self._reject(t, "person_key NOT IN (SELECT person_key FROM reg_persons)",
-                         "'unknown_person'", t.person_column,
-                         "'resident ID not in the person registry'")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE work_{name} AS SELECT w.*, "
-                        f"r.household_key FROM work_{name} w JOIN reg_persons r "
-                        f"USING (person_key)")
+
+    def _registry(self, name: str, committed: str) -> None:
+        """Fall back to the committed registry when this delivery does not carry it."""
+        if name not in self._tables():
+            self.con.execute(f"CREATE TEMP TABLE {name} AS {committed}")
+
+    def _duplicates(self, t: Table) -> None:
+        """Keep the first row per primary key; later ones are exact or key duplicates."""
+        key = ", ".join(_q("person_key" if c == t.person_column else c) for c in t.primary_key)
+        values = [_q(c.name) for c in t.columns if c.name != t.person_column]
+        if t.person_column:
+            values.append("person_key")
+        row = "hash(" + ", ".join(values) + ")"
+        name = t.name
+        # keys that repeat are rare: find them by aggregation, rank only their rows
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE dup AS SELECT _line AS dl, first_line, "
+            f"row_hash = first_hash AS exact FROM (SELECT _line, {row} AS row_hash, "
+            f"first_value(_line) OVER w AS first_line, first_value({row}) OVER w AS first_hash,"
+            f" row_number() OVER w AS rn FROM work_{name} WHERE _r IS NULL AND ({key}) IN "
+            f"(SELECT ({key}) FROM work_{name} WHERE _r IS NULL GROUP BY {key} "
+            f"HAVING count(*) > 1) WINDOW w AS (PARTITION BY {key} ORDER BY _line)) "
+            f"WHERE rn > 1")
+        if self.con.execute("SELECT count(*) FROM dup").fetchall()[0][0]:
+            self.con.execute(
+                f"UPDATE work_{name} SET _r = 'duplicate', _c = '{', '.join(t.primary_key)}', "
+                "_d = CASE WHEN exact THEN 'exact duplicate of line ' ELSE "
+                "'primary key repeats line ' END || first_line FROM dup WHERE _line = dl")
 
     def _persons(self, names: list[str]) -> dict:
         """Distinct persons in these tables and how many are in the person registry."""
@@ -398,11 +423,16 @@ class _Run:
         for src in self.files:
             t = src.table
             self.say(f"writing {t.name}")
+            con.execute(f"INSERT INTO ledger SELECT '{t.name}', _line, _r, _c, _d "
+                        f"FROM work_{t.name} WHERE _r IS NOT NULL")
             sel = ", ".join(
                 f"'{self.delivery_id}' AS _delivery_id" if c == "_delivery_id"
                 else "_line AS _source_line" if c == "_source_line" else _q(c)
                 for c, _ in stored_columns(t))
-            con.execute(f"COPY (SELECT {sel} FROM work_{t.name} ORDER BY _line) TO "
+            legacy = "count(*) FILTER (WHERE _legacy)" if t.person_column else "0"
+            self.accepted[t.name], self.legacy[t.name] = con.execute(
+                f"SELECT count(*), {legacy} FROM work_{t.name} WHERE _r IS NULL").fetchall()[0]
+            con.execute(f"COPY (SELECT {sel} FROM work_{t.name} WHERE _r IS NULL) TO "
                         f"'{staging / 'tables' / (t.name + '.parquet')}' "
                         "(FORMAT parquet, COMPRESSION zstd)")
         files = {s.table.name: s for s in self.files}
@@ -423,7 +453,7 @@ class _Run:
         tables = []
         for src in self.files:
             name = src.table.name
-            accepted = self.con.execute(f"SELECT count(*) FROM work_{name}").fetchall()[0][0]
+            accepted = self.accepted[name]
             reasons = {r: int(n) for (tb, r), n in by_reason.items() if tb == name}
             link = self.linkage.get(name, {})
             tables.append({

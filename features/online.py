@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+
 from safetynet.features.definitions import FEATURES_BY_NAME, output_columns
 
 
@@ -94,9 +95,9 @@ class SQLiteOnlineStore:
         return len(docs)
 
     def get(self, household_key: str) -> dict[str, Any] | None:
-        row = self._connect().execute("SELECT doc FROM features WHERE household_key = ?",
-                                      (household_key,)).fetchall()[0]
-        return json.loads(row[0]) if row else None
+        rows = self._connect().execute("SELECT doc FROM features WHERE household_key = ?",
+                                       (household_key,)).fetchall()
+        return json.loads(rows[0][0]) if rows else None
 
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         found: dict[str, str] = {}

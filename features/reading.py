@@ -238,7 +238,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, src: SourceFile, name: str, workdir
         raise DeliveryError(src.relpath, f"truncated: the last line ({total + 1}) is "
                             "incomplete and the file does not end with a line break")
     select = ", ".join(f'"{c}"' for c in src.table.column_names)
-    if errors:
+    if errors:  # the k-th good record sits on the k-th line that is not a rejected one
         lines = np.setdiff1d(np.arange(2, total + 2, dtype=np.int64), bad_lines)
         con.register(f"{name}_lines", pd.DataFrame({"_rid": np.arange(good), "_line": lines}))
         con.execute(
@@ -246,10 +246,10 @@ def load_raw(con: duckdb.DuckDBPyConnection, src: SourceFile, name: str, workdir
             f"(SELECT rowid AS _rid, * FROM {name}_scan) s JOIN {name}_lines l USING (_rid)"
         )
         con.unregister(f"{name}_lines")
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS "
+        con.execute(f"DROP TABLE {name}_scan")
+    else:  # no copy: a view numbering the scanned rows in file order
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS "
                     f"SELECT rowid + 2 AS _line, {select} FROM {name}_scan")
-    con.execute(f"DROP TABLE {name}_scan")
     malformed = pd.DataFrame({
         "_line": bad_lines,
         "detail": [f"{e[1].lower()}: {e[2]}" for e in errors],
@@ -273,14 +273,19 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile, name: str) ->
     select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in src.table.column_names)
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT file_row_number + 2 AS _line, "
-            f"{select} FROM read_parquet(?, file_row_number=true)", [str(src.path)])
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT file_row_number + 2 AS _line, "
+            f"{select} FROM read_parquet({_sql_str(src.path)}, file_row_number=true)")
+        n = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     except duckdb.Error as exc:
         raise DeliveryError(src.relpath, f"unreadable Parquet file "
                             f"({str(exc).splitlines()[0]})") from exc
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_malformed "
                 "(_line BIGINT, detail VARCHAR)")
-    return con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    return n
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -49,11 +49,10 @@ def monitor(
     """Rescore every household, store history and reasons, raise alerts, build worklists."""
     import json
 
+    from safetynet.config import get_settings, load_policy
     from safetynet.monitoring import inputs
     from safetynet.monitoring.report import build_report
     from safetynet.monitoring.run import monitor_run
-
-    from safetynet.config import get_settings, load_policy
 
     settings, policy = get_settings(), load_policy()
     day = _date(as_of, "--as-of")
@@ -205,9 +204,8 @@ def feedback_import(
 
 def report() -> None:
     """Realized precision, exclusion error, time to visit and disagreement, from outcomes."""
-    from safetynet.monitoring.report import build_report, render_markdown, write_report
-
     from safetynet.config import get_settings
+    from safetynet.monitoring.report import build_report, render_markdown, write_report
 
     r = build_report(_engine())
     md, js = write_report(r, get_settings().reports_dir)

@@ -20,10 +20,10 @@ from typing import Any, Literal
 import pandas as pd
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from safetynet.monitoring.schema import visit_outcomes, worklist_items
 from sqlalchemy.engine import Connection, Engine
 
 from safetynet.contracts import PROGRAMMES
+from safetynet.monitoring.schema import visit_outcomes, worklist_items
 
 OUTCOMES = ("hardship_confirmed", "not_in_hardship", "could_not_reach", "moved")
 HARDSHIP_TYPES = (*PROGRAMMES, "other")

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from safetynet.monitoring.drift import DriftReference, reference_path
 
 from safetynet.config import Settings
+from safetynet.monitoring.drift import DriftReference, reference_path
 
 
 def load_features(settings: Settings, as_of: date, path: Path | None = None) -> pd.DataFrame:

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from safetynet.monitoring.schema import alerts, score_runs, visit_outcomes, worklist_items
 from sqlalchemy.engine import Engine
+
+from safetynet.monitoring.schema import alerts, score_runs, visit_outcomes, worklist_items
 
 CONCLUSIVE = ("hardship_confirmed", "not_in_hardship")
 REACHED = ("hardship_confirmed", "not_in_hardship", "moved")

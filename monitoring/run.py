@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 from safetynet.monitoring import drift as drift_mod
 from safetynet.monitoring.alerts import compute_alerts, suppressed_households
 from safetynet.monitoring.persist import bulk_insert
@@ -33,7 +35,6 @@ from safetynet.monitoring.schema import (
 )
 from safetynet.monitoring.scoring import assign_tiers, predict_proba, top_reasons
 from safetynet.monitoring.worklists import build_worklists
-from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 REASONS_CHUNK = 50_000  # rows per pred_contrib call (bounded memory: 50k x 81 x 8 B = 32 MB)
@@ -207,6 +208,9 @@ def monitor_run(
     )
     t["worklists"] = time.perf_counter()
 
+    if reference is None and reports_dir is not None:  # the version's kept reference, if any
+        ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
+        reference = drift_mod.DriftReference.load(ref_file) if ref_file.exists() else None
     fitted_here = reference is None
     if reference is None:  # first run of this model version: its own data is the reference
         reference = drift_mod.DriftReference.fit(

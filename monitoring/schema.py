@@ -141,6 +141,7 @@ def get_engine(url: str | None = None) -> Engine:
 def ensure_schema(engine: Engine) -> None:
     """Bring the database to the latest schema with the Alembic migrations (idempotent)."""
     from alembic import command
+
     from safetynet.serving.db import alembic_config
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from safetynet.monitoring.scoring import tier_rank
 from sqlalchemy.engine import Engine
+
+from safetynet.monitoring.scoring import tier_rank
 
 WORKLIST_COLUMNS = [
     "item_id",

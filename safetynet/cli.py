@@ -44,6 +44,9 @@ def show_config() -> None:
 # --- commands of each area (each module imports its heavy dependencies inside the command) ---
 # Register one line per module here, e.g.:
 #   from safetynet.simulator.commands import simulate; app.command()(simulate)
+from safetynet.simulator.commands import simulate  # noqa: E402
+
+app.command()(simulate)
 from safetynet.features.commands import ingest  # noqa: E402
 
 app.command()(ingest)
@@ -62,6 +65,10 @@ app.command()(monitor)
 app.command()(worklists)
 app.add_typer(feedback_app, name="feedback")
 app.command()(report)
+from safetynet.serving.commands import keys_app, serve  # noqa: E402
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -70,6 +70,26 @@ class Settings(BaseSettings):
     serve_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a checked API key is trusted before re-reading it."
     )
+    # --- caseworker web page (serving/caseworker/) ---
+    caseworker_session_secret: str | None = Field(
+        default=None,
+        description="Key that signs caseworker session cookies (default: derived from the "
+        "pseudonymization secret, so set one of the two in production).",
+    )
+    caseworker_session_hours: float = Field(
+        default=8.0, gt=0, description="How long a caseworker stays logged in."
+    )
+    caseworker_cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie over HTTPS only (browsers also accept it on "
+        "http://127.0.0.1 and localhost).",
+    )
+    # --- ingest (features/ingest.py) ---
+    ingest_memory_limit: str = Field(
+        default="6GB",
+        description="DuckDB memory limit during ingest; larger work spills to a temporary "
+        "directory under home (the 1M-household benchmark budget is 12 GB in all).",
+    )
 
     @classmethod
     def settings_customise_sources(

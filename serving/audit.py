@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from safetynet.serving.tables import audit_log
 from sqlalchemy.engine import Engine
+
+from safetynet.serving.tables import audit_log
 
 
 def audit_entry(

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from safetynet.serving.features import FeatureText
 
 DIRECTION_TEXT = {
@@ -64,19 +65,21 @@ def top_reasons(
         )
     else:
         order = np.argsort(-phi, axis=1)
-    top_phi = np.take_along_axis(phi, order, axis=1)
-    top_val = np.take_along_axis(X, order, axis=1)
+    top_phi = np.take_along_axis(phi, order, axis=1).tolist()  # Python floats: fast to read
+    top_val = np.take_along_axis(X, order, axis=1).tolist()
+    order_l = order.tolist()
     out = []
     for i in range(n):
         row = []
         for j in range(k):
-            c = float(top_phi[i, j])
+            c = top_phi[i][j]
             if c <= 0.0:
                 break
-            name = features[order[i, j]]
-            v = float(top_val[i, j])
+            name = features[order_l[i][j]]
+            v = top_val[i][j]
+            missing = v != v  # NaN
             row.append({
-                "feature": name, "value": None if math.isnan(v) else v, "contribution": c,
+                "feature": name, "value": None if missing else v, "contribution": c,
                 "direction": "raises", "text": sentence(texts[name], v, lang),
             })
         out.append(row)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from safetynet.serving.tables import api_keys
 from sqlalchemy.engine import Engine
+
+from safetynet.serving.tables import api_keys
 
 ROLES = ("platform", "caseworker", "admin")
 KEY_PREFIX = "sn_"

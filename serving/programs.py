@@ -86,11 +86,17 @@ def match_programmes(
                 ok &= np.logical_or.reduce([held[c] for c in rule.any])
             name = rule.name_zh if lang == "zh" else rule.name_en
             text = rule.text()
-            for i in np.flatnonzero(ok):
+            conds = (*rule.all, *rule.any)
+            rows = np.flatnonzero(ok)
+            if not len(rows):
+                continue
+            held_rows = {c: held[c][rows].tolist() for c in conds}
+            vals = {c: columns.get(c.feature, nan)[rows].tolist() for c in conds}
+            for r, i in enumerate(rows.tolist()):
                 facts = [
                     {"feature": c.feature, "op": c.op, "threshold": c.threshold,
-                     "value": float(columns[c.feature][i])}
-                    for c in (*rule.all, *rule.any) if held[c][i]
+                     "value": vals[c][r]}
+                    for c in conds if held_rows[c][r]
                 ]
                 out[i].append({"programme_id": rule.programme_id, "name": name,
                                "rule": text, "facts": facts})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from safetynet.serving.explain import all_contributions, top_reasons
 from safetynet.serving.features import FeatureText, IndicatorCache, feature_texts
 from safetynet.serving.model import Bundle, predict

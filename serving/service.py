@@ -19,7 +19,11 @@ from typing import Any
 
 import anyio
 import bentoml
+from starlette.responses import JSONResponse, Response
+
+from safetynet.config import get_settings, load_policy
 from safetynet.serving.audit import AuditLog, audit_entry
+from safetynet.serving.caseworker import app as caseworker_app
 from safetynet.serving.db import get_engine, migrate
 from safetynet.serving.features import FeatureSource, open_feature_source, rows_to_matrix
 from safetynet.serving.keys import KeyCache, Principal
@@ -32,9 +36,6 @@ from safetynet.serving.schemas import (
     ScoreResponse,
 )
 from safetynet.serving.scoring import Batch, Scorer
-from starlette.responses import JSONResponse, Response
-
-from safetynet.config import get_settings, load_policy
 
 log = logging.getLogger(__name__)
 _settings = get_settings()
@@ -84,6 +85,7 @@ def _listing(names: list[str], limit: int = 10) -> str:
     traffic={"timeout": 120},
     metrics={"enabled": True},
 )
+@bentoml.asgi_app(caseworker_app, path="/caseworker")  # the caseworker web page
 class SafetyNet:
     """Scores households with the champion model and explains the scores."""
 

@@ -7,8 +7,12 @@ stubbed. `FailingBundle` is a real bundle whose SHAP call raises, to inject a fa
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
+import pytest
+import sqlalchemy as sa
 
 FEATURES = ["income_drop", "oop_ratio", "members_65plus", "unemployed", "absence_days"]
 DISTRICTS = ["east", "west", "north"]
@@ -35,6 +39,7 @@ def make_features(n: int = 600, seed: int = 0, shift: float = 0.0) -> pd.DataFra
 def train_bundle(seed: int = 0, version: str = "1"):
     """A real LightGBM booster (7 leaves, depth 3) with identity calibration."""
     import lightgbm as lgb
+
     from safetynet.serving.model import RegistryBundle, calibrator_from_json
 
     df = make_features(3000, seed=seed + 100)
@@ -112,3 +117,40 @@ def register_champion(booster, settings, alias: str = "champion") -> str:  # typ
     )
     client.set_registered_model_alias(settings.model_name, alias, str(version))
     return str(version)
+
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        print(f"PostgreSQL unreachable at 127.0.0.1:5432: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at 127.0.0.1:5432: {type(exc).__name__}")
+    name = f"sn_monitoring_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def fresh_engine(kind: str, tmp_path, request):  # type: ignore[no-untyped-def]
+    """A migrated SQLite (in tmp_path) or PostgreSQL (session database) engine, tables emptied."""
+    from safetynet.monitoring.schema import MONITORING_TABLES, ensure_schema, get_engine
+
+    if kind == "sqlite":
+        eng = get_engine(f"sqlite:///{tmp_path / 'sn.db'}")
+    else:
+        eng = sa.create_engine(request.getfixturevalue("pg_url"))
+    ensure_schema(eng)
+    with eng.begin() as conn:  # the PostgreSQL database is shared by the session's tests
+        for t in MONITORING_TABLES:
+            conn.execute(sa.text(f"DELETE FROM {t}"))
+    return eng

@@ -5,12 +5,13 @@ training contract (native lightgbm flavour, calibrator.json, feature_spec.json, 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import pytest
 
 from safetynet.config import Settings, get_settings
 
@@ -59,7 +60,8 @@ def register(booster: lgb.Booster, settings: Settings, alias: str = "champion",
     )
     calibrator = calibrator or {"method": "platt", "a": 1.1, "b": -0.2}
     with mlflow.start_run(experiment_id=exp_id) as run:
-        mlflow.lightgbm.log_model(booster, name="model",
+        # explicit requirements: inferring them imports and inspects the environment (slow)
+        mlflow.lightgbm.log_model(booster, name="model", pip_requirements=["lightgbm"],
                                   registered_model_name=settings.model_name)
         mlflow.log_dict(calibrator, "calibrator.json")
         mlflow.log_dict({"features": booster.feature_name()}, "feature_spec.json")
@@ -83,6 +85,7 @@ def household_rows(features: list[str], n: int, seed: int = 1) -> dict[str, dict
 
 @dataclass
 class ServingWorld:
+    home: Path
     settings: Settings
     features: list[str]
     booster: lgb.Booster
@@ -90,16 +93,75 @@ class ServingWorld:
     rows: dict[str, dict]
 
 
+def write_online_store(settings: Settings, rows: dict[str, dict]) -> None:
+    """Materialize the rows into the real online store (SQLite or Redis per settings)."""
+    import pandas as pd
+
+    from safetynet.features.online import open_online_store
+
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("household_key")
+    frame = frame.reset_index()
+    frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
+    store = open_online_store(settings)
+    store.write(frame)
+    store.close()
+
+
+_EMPTY_MLFLOW_DB: list[Path] = []  # created once per test session, copied into each world
+
+
+def _seed_mlflow_db(settings: Settings) -> None:
+    """Creating MLflow's SQLite schema runs its whole migration history (tens of seconds on a
+    busy machine): do it once per session and copy the empty database into each home."""
+    import shutil
+    import tempfile
+
+    import mlflow
+
+    if not _EMPTY_MLFLOW_DB:
+        path = Path(tempfile.mkdtemp(prefix="mlflow-template-")) / "mlflow.db"
+        mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+        _EMPTY_MLFLOW_DB.append(path)
+    target = settings.home / "mlflow.db"
+    if settings.mlflow_tracking_uri is None and not target.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_EMPTY_MLFLOW_DB[0], target)
+
+
 def build_world(home: Path, n_households: int = 200) -> ServingWorld:
-    """Train, register and make rows under `home` (SAFETYNET_HOME must already point there)."""
+    """Train, register, write the online store and the service database under `home`.
+    SAFETYNET_HOME must already point at `home`."""
     get_settings.cache_clear()
     settings = get_settings()
+    _seed_mlflow_db(settings)
     features = model_features()
     booster = train_booster(features)
     version = register(booster, settings)
-    return ServingWorld(settings, features, booster, version,
-                        household_rows(features, n_households))
+    rows = household_rows(features, n_households)
+    write_online_store(settings, rows)
+    from safetynet.serving.db import migrate
+
+    migrate(settings)
+    return ServingWorld(home, settings, features, booster, version, rows)
 
 
-def write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data), encoding="utf-8")
+@pytest.fixture(scope="module")
+def serving_world(tmp_path_factory) -> Iterator[ServingWorld]:
+    """A home with a registered champion, an online store and a migrated database."""
+    home = tmp_path_factory.mktemp("serving_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SAFETYNET_HOME", str(home))
+        mp.setenv("SAFETYNET_SERVE_MODEL_POLL_SECONDS", "0")
+        world = build_world(home)
+    get_settings.cache_clear()
+    yield world
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def in_world(serving_world, monkeypatch) -> ServingWorld:
+    """Point this test's settings at the serving world."""
+    monkeypatch.setenv("SAFETYNET_HOME", str(serving_world.home))
+    monkeypatch.setenv("SAFETYNET_SERVE_MODEL_POLL_SECONDS", "0")
+    get_settings.cache_clear()
+    return serving_world

@@ -241,7 +241,8 @@ def test_later_delivery_links_to_committed_registry_and_latest_knowledge_wins(se
     got = dict(con.execute("SELECT claim_id, out_of_pocket FROM claims").fetchall())
     assert len(got) == len(claims)
     assert got["C0"] == 999.0 and got["C1"] == 400.0
-    assert con.execute("SELECT count(*) FROM claims WHERE household_key IS NULL").fetchall()[0][0] == 0
+    nulls = con.execute("SELECT count(*) FROM claims WHERE household_key IS NULL").fetchall()
+    assert nulls == [(0,)]
 
 
 def test_gbk_csv_and_parquet_deliveries_read_the_same(settings, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from monitoring_support import POLICY
+
 from safetynet.monitoring.drift import SCORE, DriftReference, assess, drift_table, plot_drift, psi
 
 

@@ -4,12 +4,13 @@ and the labels outcomes become."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import date
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from monitoring_support import fresh_engine, pg_url  # noqa: F401 (pg_url is a fixture)
+
 from safetynet.monitoring.feedback import (
     FeedbackError,
     VisitOutcome,
@@ -19,40 +20,12 @@ from safetynet.monitoring.feedback import (
     outcome_labels,
     record_outcome,
 )
-from safetynet.monitoring.schema import ensure_schema, get_engine, worklist_items
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture(scope="session")
-def pg_url():
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        print(f"PostgreSQL unreachable at 127.0.0.1:5432: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at 127.0.0.1:5432: {type(exc).__name__}")
-    name = f"sn_monitoring_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+from safetynet.monitoring.schema import worklist_items
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        eng = get_engine(f"sqlite:///{tmp_path / 'fb.db'}")
-    else:
-        eng = sa.create_engine(request.getfixturevalue("pg_url"))
-    ensure_schema(eng)
-    with eng.begin() as conn:  # each test starts from empty tables (the PG database is shared)
-        for t in ("visit_outcomes", "worklist_items"):
-            conn.execute(sa.text(f"DELETE FROM {t}"))
+    eng = fresh_engine(request.param, tmp_path, request)
     yield eng
     eng.dispose()
 

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from monitoring_support import make_features, register_champion, train_bundle
+from typer.testing import CliRunner
+
 from safetynet.monitoring.feedback import record_outcome
 from safetynet.monitoring.report import build_report, precision_drop, wilson
 from safetynet.monitoring.schema import alerts, ensure_schema, get_engine, worklist_items
-from typer.testing import CliRunner
 
 
 def test_wilson_interval_known_values():
@@ -86,6 +87,7 @@ def test_precision_drop_compares_latest_with_earlier_runs():
     assert precision_drop(runs[:1]) is None
 
 
+@pytest.mark.slow
 def test_monthly_cycle_through_the_cli(isolated_home, tmp_path):
     from safetynet.cli import app
     from safetynet.config import get_settings

@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from monitoring_support import POLICY, FailingBundle, make_features, train_bundle
+from monitoring_support import (  # noqa: F401 (pg_url is a fixture)
+    POLICY,
+    FailingBundle,
+    fresh_engine,
+    make_features,
+    pg_url,
+    train_bundle,
+)
+
 from safetynet.monitoring.run import jaccard, monitor_run
 from safetynet.monitoring.schema import MONITORING_TABLES, ensure_schema, get_engine, metadata
 
@@ -27,6 +35,14 @@ def engine(tmp_path):
     return eng
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_engine(request, tmp_path):
+    """SQLite and a real PostgreSQL (bulk writes differ: executemany vs COPY)."""
+    eng = fresh_engine(request.param, tmp_path, request)
+    yield eng
+    eng.dispose()
+
+
 def table(engine, name: str) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(sa.text(f"SELECT * FROM {name}"), conn)
@@ -39,7 +55,8 @@ def snapshot(engine) -> dict[str, pd.DataFrame]:
     }
 
 
-def test_migration_matches_metadata(engine):
+def test_migration_matches_metadata(any_engine):
+    engine = any_engine
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
@@ -155,7 +172,8 @@ def test_suppressed_households_are_scored_but_not_alerted(engine, bundle):
     assert not work["household_key"].isin([on_aid, visited]).any()
 
 
-def test_rerun_replaces_never_duplicates(engine, bundle):
+def test_rerun_replaces_never_duplicates(any_engine, bundle):
+    engine = any_engine
     feats = make_features(300, seed=3)
     first = monitor_run(engine, bundle, feats, JAN, POLICY)
     before = snapshot(engine)
@@ -168,17 +186,19 @@ def test_rerun_replaces_never_duplicates(engine, bundle):
 
 
 @pytest.mark.parametrize("failure", ["model", "database"])
-def test_failure_midway_leaves_previous_state(engine, bundle, failure):
+def test_failure_midway_leaves_previous_state(any_engine, bundle, failure):
+    engine = any_engine
     monitor_run(engine, bundle, make_features(300, seed=4), JAN, POLICY)
     before = snapshot(engine)
     changed = make_features(300, seed=5)  # a different month's data would replace everything
     if failure == "model":
         with pytest.raises(RuntimeError, match="injected"):
             monitor_run(engine, FailingBundle(bundle), changed, JAN, POLICY)
-    else:  # the database fails after the old run was deleted and new rows were written
+    else:  # the database fails after the old run was deleted and all new rows were written
 
         def boom(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-            if statement.lstrip().upper().startswith('INSERT INTO "WORKLIST_ITEMS"'):
+            # the last statement of the run: every other row is written by then
+            if statement.lstrip().upper().startswith("INSERT INTO SCORE_RUNS"):
                 raise RuntimeError("injected database failure")
 
         sa.event.listen(engine, "before_cursor_execute", boom)

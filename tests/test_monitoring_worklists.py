@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 from monitoring_support import POLICY
+
 from safetynet.monitoring.worklists import audit_size, build_worklists, district_capacity
 
 AS_OF = date(2026, 3, 31)
@@ -77,13 +78,17 @@ def test_audit_slice_is_below_the_cut_weighted_and_reproducible():
 
 
 def test_audit_sample_is_uniform_over_the_pool():
-    s = scored(400, seed=5)
-    hits = pd.Series(0, index=s["household_key"])
-    for seed in range(300):
-        w = build_worklists(s, AS_OF, POLICY["outreach"], seed=seed)
-        hits[w.loc[w["audit"], "household_key"]] += 1
-    listed = build_worklists(s, AS_OF, POLICY["outreach"], seed=0)
-    pool = hits.drop(listed.loc[~listed["audit"], "household_key"])
-    # unlisted flagged and unflagged households are drawn at the same rate
-    flagged = pool.index.isin(s.loc[s.flagged, "household_key"])
-    assert abs(pool[flagged].mean() - pool[~flagged].mean()) < 0.25 * pool.mean()
+    s = scored(6000, seed=5)
+    outreach = {**POLICY["outreach"], "audit_fraction": 30.0}  # 300 audit visits per district
+    w = build_worklists(s, AS_OF, outreach, seed=0)
+    pool = s[~s["household_key"].isin(w.loc[~w["audit"], "household_key"])]
+    drawn = pool["household_key"].isin(w.loc[w["audit"], "household_key"])
+    assert drawn.sum() == 600
+    # flagged-but-cut and unflagged households are drawn at their share of the pool (4 sigma)
+    share = pool["flagged"].mean()
+    got = pool.loc[drawn, "flagged"].mean()
+    assert abs(got - share) < 4 * np.sqrt(share * (1 - share) / 600)
+    # and the scores drawn look like the pool's (no tilt towards high or low scores)
+    assert abs(pool.loc[drawn, "score"].mean() - pool["score"].mean()) < 4 * pool[
+        "score"
+    ].std() / np.sqrt(600)

@@ -44,13 +44,20 @@ class Decision:
         return "\n".join([head, *[f"  - {r}" for r in self.reasons]])
 
 
-def _version_by_alias(client: Any, name: str, alias: str) -> Any | None:
+@dataclass(frozen=True)
+class _Version:
+    version: str  # always a string: MLflow returns ints from some stores and strings from others
+    run_id: str
+
+
+def _version_by_alias(client: Any, name: str, alias: str) -> _Version | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client.get_model_version_by_alias(name, alias)
+        mv = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+    return _Version(str(mv.version), mv.run_id)
 
 
 def _history(client: Any, name: str) -> list[str]:

@@ -81,7 +81,6 @@ def log_training_run(
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
         mlflow.log_params({k: _param(v) for k, v in params.items()})
         mlflow.set_tags(dict(tags))
-        mlflow.log_metrics(_finite({**result.metrics, **extra_metrics}))
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
             result.calibrator.to_json(tmp_path / CALIBRATOR_FILE)
@@ -99,6 +98,9 @@ def log_training_run(
             # explicit: inferring them imports the model in a subprocess (~30 s)
             pip_requirements=_requirements(),
         )
+        # metrics after the model: MLflow 3 otherwise copies every metric onto the logged
+        # model one query at a time (seconds for a few hundred metrics)
+        mlflow.log_metrics(_finite({**result.metrics, **extra_metrics}))
         mv = mlflow.register_model(info.model_uri, model_name, tags={"run_id": run.info.run_id})
         return run.info.run_id, str(mv.version)
 

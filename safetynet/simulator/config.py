@@ -255,3 +255,21 @@ def render_config_table() -> str:
                      f"{d.urban_line:g} | {d.rural_line:g} | {d.streets} | "
                      f"{d.communities_per_street} |")
     return "\n".join(lines)
+
+
+DOC_START, DOC_END = "<!-- config-table:start -->", "<!-- config-table:end -->"
+
+
+def update_doc(path: Path) -> None:
+    """Rewrite the generated parameter table between the markers in docs/simulator.md."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(DOC_START, 1)
+    _, tail = rest.split(DOC_END, 1)
+    path.write_text(f"{head}{DOC_START}\n{render_config_table()}\n{DOC_END}{tail}",
+                    encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m safetynet.simulator.config docs/simulator.md
+    import sys
+
+    update_doc(Path(sys.argv[1]))

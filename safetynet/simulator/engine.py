@@ -94,7 +94,7 @@ def _run(cfg: SimulationConfig, root: Path, fmt: str, progress: bool) -> dict[st
 
     (root / "truth").mkdir()
     truth_writer = pq.ParquetWriter(str(root / truth.HOUSEHOLD_MONTHS), truth.MONTH_SCHEMA,
-                                    compression="zstd")
+                                    compression="snappy")
     hh_arrow = pa.array(hh_ids)
     onset_months = np.zeros(H, np.int32)
     bar = tqdm(range(B + M), desc="simulate", unit="month", file=sys.stderr,
@@ -127,7 +127,7 @@ def _run(cfg: SimulationConfig, root: Path, fmt: str, progress: bool) -> dict[st
         "informal_workers": pa.array(np.bincount(pop.hh, weights=pop.employed & ~pop.formal,
                                                  minlength=H).astype(np.int16)),
         "onsets_in_window": pa.array(onset_months.astype(np.int16)),
-    }), str(root / truth.HOUSEHOLDS), compression="zstd")
+    }), str(root / truth.HOUSEHOLDS), compression="snappy")
     truth_files = [{"path": p, "rows": pq.ParquetFile(root / p).metadata.num_rows,
                     "sha256": sha256(root / p)}
                    for p in (truth.HOUSEHOLD_MONTHS, truth.HOUSEHOLDS)]

@@ -160,7 +160,7 @@ class TableSink:
         if fmt == "csv":
             self._writer = pacsv.CSVWriter(str(self._raw), schema)
         else:
-            self._writer = pq.ParquetWriter(str(self.path), schema, compression="zstd")
+            self._writer = pq.ParquetWriter(str(self.path), schema, compression="snappy")
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows:

@@ -32,7 +32,8 @@ MONTH_SCHEMA = pa.schema([
     ("income_ratio", pa.float32()), ("own_income_pc", pa.float32()),
     ("rigid_expenditure_pc", pa.float32()), ("net_income_pc", pa.float32()),
     ("poverty_line", pa.float32()), ("buffer", pa.float32()), ("buffer_months", pa.float32()),
-    ("shortfall_months", pa.int16()), ("on_assistance", pa.bool_()), ("members", pa.int16()),
+    ("shortfall_months", pa.int16()), ("on_assistance", pa.bool_()),
+    ("assistance_pending", pa.bool_()), ("members", pa.int16()),
 ])
 
 
@@ -70,6 +71,7 @@ def month_rows(hh_ids: pa.Array, day: int, st: State, ev: dict,
         "net_income_pc": (ev["own"] - ev["rigid"]) / size, "poverty_line": line,
         "buffer": h["buffer"], "buffer_months": h["buffer"] / (line * size),
         "shortfall_months": h["shortfall"], "on_assistance": h["asst_prog"] >= 0,
+        "assistance_pending": h["pending"] >= 0,
         "members": h["size"].astype(np.int16),
     }
     arrays = [c if isinstance(c, pa.Array) else pa.array(np.asarray(c).astype(

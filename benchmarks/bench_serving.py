@@ -1,0 +1,260 @@
+"""Serving benchmark: the BentoML service against a bare FastAPI app, with wrk on 127.0.0.1.
+
+    .venv/bin/python benchmarks/bench_serving.py [--duration 10] [--workers 1,2]
+
+Builds a throw-away SAFETYNET_HOME: a cheap model (7 leaves, depth 3, 300 trees over the
+real model features) registered as champion in MLflow, 5,000 households in the SQLite
+online store, a platform key. Then measures:
+  * in-process `pred_contrib` rows/s (one row per call, and 1,000-row batches);
+  * /score for one household with reasons at concurrency 1 (wrk, p50/p99);
+  * concurrency 16 (wrk -c16 -t2): the service against ref_fastapi_app.py (same store, same
+    model, probability + pred_contrib only), throughput ratio and p99s;
+  * /score for 1,000 households in one request (median of 15).
+Figures are printed and written to benchmarks/results/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup(home: Path, n_households: int) -> tuple[str, list[str], Path, Path]:
+    import lightgbm as lgb
+    import serving_fixtures as sf
+
+    from safetynet.config import get_settings
+    from safetynet.features.definitions import model_feature_names
+    from safetynet.serving.db import get_engine, migrate
+    from safetynet.serving.keys import create_key
+
+    os.environ["SAFETYNET_HOME"] = str(home)
+    get_settings.cache_clear()
+    settings = get_settings()
+    features = list(model_feature_names())
+    X, y = sf.make_data(features, 20_000, seed=0)
+    params = {"objective": "binary", "num_leaves": 7, "max_depth": 3, "learning_rate": 0.1,
+              "min_data_in_leaf": 20, "verbose": -1, "num_threads": 2}
+    booster = lgb.train(params, lgb.Dataset(X, y, feature_name=features), num_boost_round=300)
+    sf._seed_mlflow_db(settings)
+    sf.register(booster, settings)
+    rows = sf.household_rows(features, n_households, seed=2)
+    sf.write_online_store(settings, rows)
+    migrate(settings)
+    _, token = create_key(get_engine(settings), "platform", name="bench")
+    model_file = home / "ref_model.txt"
+    booster.save_model(str(model_file))
+    feat_file = home / "ref_features.json"
+    feat_file.write_text(json.dumps(features))
+    return token, list(rows), model_file, feat_file
+
+
+def in_process_rows_per_s(model_file: Path, feat_file: Path, ids: list[str]) -> dict[str, float]:
+    import lightgbm as lgb
+
+    from safetynet.config import get_settings
+    from safetynet.features.online import open_online_store
+
+    booster = lgb.Booster(model_file=str(model_file))
+    features = json.loads(feat_file.read_text())
+    store = open_online_store(get_settings())
+    rows = store.get_many(ids[:1000])
+    X = np.array([[r.get(f) for f in features] for r in rows], dtype=float)
+    one = X[:1]
+    for _ in range(50):
+        booster.predict(one, pred_contrib=True, num_threads=1)
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 3:
+        booster.predict(X[n % 1000: n % 1000 + 1], pred_contrib=True, num_threads=1)
+        n += 1
+    single = n / (time.perf_counter() - t)
+    reps, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 3:
+        booster.predict(X, pred_contrib=True)
+        reps += 1
+    batch = reps * 1000 / (time.perf_counter() - t)
+    leaves = sum(t["num_leaves"] for t in booster.dump_model()["tree_info"])
+    return {"single_row_per_s": single, "batch_rows_per_s": batch, "total_leaves": leaves,
+            "trees": booster.num_trees(), "features": len(features)}
+
+
+def start(cmd: list[str], env: dict[str, str], port: int, log: Path,
+          ready: str) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=ROOT / "benchmarks")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[0]} exited:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{ready}", timeout=2).status_code < 500:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{cmd} not ready:\n{log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+LUA = """
+local ids = {%s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+%s
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, nil, '{"household_ids":["' .. ids[(i %% #ids) + 1] .. '"]}')
+end
+"""
+
+
+def wrk(port: int, path: str, conns: int, threads: int, duration: int, ids: list[str],
+        token: str | None, tmp: Path) -> dict[str, float]:
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    script = tmp / f"wrk_{port}_{conns}.lua"
+    script.write_text(LUA % (",".join(f'"{h}"' for h in ids), auth))
+    out = subprocess.run(
+        ["wrk", f"-c{conns}", f"-t{threads}", f"-d{duration}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    pct = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
+
+    def ms(s: str) -> float:
+        v, unit = re.match(r"([\d.]+)(\w+)", s).groups()
+        return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+    return {"rps": rps, "p50_ms": ms(pct["50"]), "p99_ms": ms(pct["99"]),
+            "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def big_batch(port: int, token: str, ids: list[str], reps: int = 15) -> dict[str, float]:
+    body = {"household_ids": ids[:1000]}
+    headers = {"Authorization": f"Bearer {token}"}
+    times = []
+    with httpx.Client(timeout=60) as client:
+        client.post(f"http://127.0.0.1:{port}/score", json=body, headers=headers)  # warm
+        for _ in range(reps):
+            t = time.perf_counter()
+            r = client.post(f"http://127.0.0.1:{port}/score", json=body, headers=headers)
+            times.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, r.text[:300]
+    return {"median_ms": statistics.median(times), "max_ms": max(times)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
+    ap.add_argument("--workers", default="1,2", help="BentoML worker counts to try.")
+    ap.add_argument("--households", type=int, default=5000, help="Households in the store.")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    home = tmp / "home"
+    token, ids, model_file, feat_file = setup(home, args.households)
+    inproc = in_process_rows_per_s(model_file, feat_file, ids)
+    env = {**os.environ, "SAFETYNET_HOME": str(home), "SAFETYNET_SERVE_MODEL_POLL_SECONDS": "0",
+           "BENTOML_HOME": str(tmp / "bentoml"), "REF_MODEL": str(model_file),
+           "REF_FEATURES": str(feat_file), "SAFETYNET_LOG_LEVEL": "WARNING"}
+    results: dict[str, dict] = {}
+    ref_port = free_port()
+    ref = start([str(BIN / "uvicorn"), "ref_fastapi_app:app", "--port", str(ref_port),
+                 "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"],
+                env, ref_port, tmp / "ref.log", "/docs")
+    hot = ids[:1]
+    rotating = ids[:2000]
+    try:
+        for workers in [int(w) for w in args.workers.split(",")]:
+            port = free_port()
+            svc = start([str(BIN / "safetynet"), "serve", "--host", "127.0.0.1", "--port",
+                         str(port)], {**env, "SAFETYNET_SERVE_WORKERS": str(workers)}, port,
+                        tmp / f"svc{workers}.log", "/readyz")
+            try:
+                wrk(port, "/score", 4, 2, 3, rotating, token, tmp)  # warm-up
+                wrk(ref_port, "/score", 4, 2, 3, rotating, None, tmp)
+                r = {
+                    "c1_same": wrk(port, "/score", 1, 1, args.duration, hot, token, tmp),
+                    "c1_rotating": wrk(port, "/score", 1, 1, args.duration, rotating, token,
+                                       tmp),
+                    "c16": wrk(port, "/score", 16, 2, args.duration, rotating, token, tmp),
+                    "ref_c1": wrk(ref_port, "/score", 1, 1, args.duration, rotating, None, tmp),
+                    "ref_c16": wrk(ref_port, "/score", 16, 2, args.duration, rotating, None,
+                                   tmp),
+                    "batch1000": big_batch(port, token, ids),
+                }
+                results[f"workers={workers}"] = r
+            finally:
+                stop(svc)
+    finally:
+        stop(ref)
+    report(inproc, results, args)
+
+
+def report(inproc: dict, results: dict, args: argparse.Namespace) -> None:
+    lines = [
+        "# Serving benchmark", "",
+        f"`{' '.join(['python', 'benchmarks/bench_serving.py', *sys.argv[1:]])}` on "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (shared machine: compare within "
+        "a run).", "",
+        f"Model: {inproc['trees']} trees, {inproc['total_leaves']} leaves in total, "
+        f"{inproc['features']} features. In-process `pred_contrib`: "
+        f"{inproc['single_row_per_s']:,.0f} rows/s one row per call (1 thread), "
+        f"{inproc['batch_rows_per_s']:,.0f} rows/s in 1,000-row batches.", "",
+        "| config | c1 same household p50 / p99 ms | c1 rotating p50 / p99 ms | c16 req/s "
+        "| c16 p99 ms | ref c16 req/s | ref c16 p99 ms | ratio | ref c1 p99 ms "
+        "| 1,000 households median ms | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        errors = sum(r[k]["errors"] for k in ("c1_same", "c1_rotating", "c16"))
+        lines.append(
+            f"| {name} | {r['c1_same']['p50_ms']:.2f} / {r['c1_same']['p99_ms']:.2f} "
+            f"| {r['c1_rotating']['p50_ms']:.2f} / {r['c1_rotating']['p99_ms']:.2f} "
+            f"| {r['c16']['rps']:.0f} | {r['c16']['p99_ms']:.1f} | {r['ref_c16']['rps']:.0f} "
+            f"| {r['ref_c16']['p99_ms']:.1f} | {r['c16']['rps'] / r['ref_c16']['rps']:.2f} "
+            f"| {r['ref_c1']['p99_ms']:.2f} | {r['batch1000']['median_ms']:.0f} | {errors} |")
+    lines += ["", "c1 rotating cycles through 2,000 households (indicator cache cold on the "
+              "first pass); ratio = service c16 req/s / reference c16 req/s, same run.", ""]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "benchmarks" / "results" / "serving.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    (out.with_suffix(".json")).write_text(json.dumps({"in_process": inproc, **results},
+                                                     indent=1))
+
+
+if __name__ == "__main__":
+    main()

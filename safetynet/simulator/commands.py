@@ -1,0 +1,49 @@
+"""`safetynet simulate`: thin CLI over `safetynet.simulator.simulate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def simulate(
+    households: int = typer.Option(None, help="Number of households (default 20000)."),
+    months: int = typer.Option(None, help="Months in the window (default 36)."),
+    start: str = typer.Option(None, help="First month, YYYY-MM (default 2023-01)."),
+    seed: int = typer.Option(None, help="Random seed; same seed, same bytes (default 42)."),
+    out: Path = typer.Option(None, help="Output directory (default $SAFETYNET_HOME/city)."),
+    format: str = typer.Option("csv", "--format", help="csv (as departments deliver) or "
+                               "parquet (same paths, .parquet)."),
+    config: Path = typer.Option(None, "--config", help="TOML file of SimulationConfig fields "
+                                "(rates, districts); see docs/simulator.md.", exists=True,
+                                dir_okay=False),
+    truth_replicates: int = typer.Option(None, help="Monte Carlo replicates per "
+                                         "household-month of the truth (default 8)."),
+    truth_every: int = typer.Option(None, help="Compute the truth probability every k-th "
+                                    "month (default 1)."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists (atomically)."),
+    progress: bool = typer.Option(True, help="Show a progress bar on stderr."),
+) -> None:
+    """Simulate a synthetic city: six departments' messy extracts, plus the truth (evaluation
+    only) in OUT/truth/ and a manifest."""
+    from safetynet.config import get_settings
+    from safetynet.simulator import SimulationConfig
+    from safetynet.simulator import simulate as run
+
+    try:
+        cfg = SimulationConfig.from_toml(
+            config, households=households, months=months, start=start, seed=seed,
+            truth_replicates=truth_replicates, truth_every=truth_every)
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    target = out or get_settings().data_dir
+    try:
+        manifest = run(cfg, target, fmt=format, overwrite=overwrite, progress=progress)
+    except (FileExistsError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    rows = sum(f["rows"] for f in manifest["files"])
+    typer.echo(f"wrote {len(manifest['files'])} tables ({rows:,} rows) for "
+               f"{manifest['households']:,} households / {manifest['persons']:,} persons "
+               f"to {target}")

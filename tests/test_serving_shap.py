@@ -1,0 +1,112 @@
+"""Explanations that are right: LightGBM's pred_contrib against shap.TreeExplainer, additivity,
+reason ranking, programme rules and tiers (pure functions, no server)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from serving_fixtures import make_data, model_features, train_booster
+
+from safetynet.config import load_policy
+from safetynet.serving.explain import top_reasons
+from safetynet.serving.features import feature_texts
+from safetynet.serving.model import RegistryBundle, calibrator_from_json, predict
+from safetynet.serving.programs import load_rules, match_programmes
+from safetynet.serving.scoring import tiers_of
+
+
+@pytest.fixture(scope="module")
+def model():
+    features = model_features()
+    booster = train_booster(features, rounds=60)
+    X, _ = make_data(features, 300, seed=3)
+    return features, booster, X
+
+
+def test_pred_contrib_equals_shap_tree_explainer(model):
+    import shap
+
+    _features, booster, X = model
+    contrib = booster.predict(X, pred_contrib=True)
+    explainer = shap.TreeExplainer(booster)
+    values = explainer.shap_values(X)
+    values = values[1] if isinstance(values, list) else values
+    np.testing.assert_allclose(contrib[:, :-1], values, atol=1e-6)
+    base = np.ravel(explainer.expected_value)[-1]
+    np.testing.assert_allclose(contrib[:, -1], base, atol=1e-6)
+
+
+def test_contributions_plus_base_reproduce_raw_output(model):
+    _features, booster, X = model
+    contrib = booster.predict(X, pred_contrib=True)
+    np.testing.assert_allclose(contrib.sum(axis=1), booster.predict(X, raw_score=True),
+                               atol=1e-9)
+
+
+def test_served_probability_is_the_calibrated_sigmoid_of_the_raw_output(model):
+    features, booster, X = model
+    bundle = RegistryBundle(booster, features, calibrator_from_json({"method": "identity"}),
+                            "m", "1", "champion")
+    prob, _contrib = predict(bundle, X)
+    np.testing.assert_allclose(prob, booster.predict(X), atol=1e-12)
+    iso = {"method": "isotonic", "x_thresholds": [0, 0.5, 1], "y_thresholds": [0, 0.2, 1]}
+    bundle.calibrator = calibrator_from_json(iso)
+    prob2, _ = predict(bundle, X)
+    np.testing.assert_allclose(prob2, np.interp(booster.predict(X), [0, .5, 1], [0, .2, 1]))
+
+
+def test_top_reasons_are_the_largest_positive_contributions(model):
+    features, booster, X = model
+    contrib = booster.predict(X, pred_contrib=True)
+    texts = feature_texts(features)
+    reasons = top_reasons(contrib, X, features, texts, k=5, lang="en")
+    for i, row in enumerate(reasons):
+        phi = contrib[i, :-1]
+        expected = [features[j] for j in np.argsort(-phi)[:5] if phi[j] > 0]
+        assert [r["feature"] for r in row] == expected
+        for r in row:
+            j = features.index(r["feature"])
+            assert r["contribution"] == pytest.approx(phi[j])
+            assert (r["value"] is None and np.isnan(X[i, j])) or r["value"] == X[i, j]
+
+
+def test_tiers_follow_policy_thresholds():
+    tiers = load_policy()["tiers"]
+    p = np.array([0.0, tiers["yellow"], tiers["orange"] - 1e-9, tiers["orange"], 0.99])
+    assert tiers_of(p, tiers).tolist() == ["green", "yellow", "yellow", "orange", "red"]
+
+
+def test_programme_rules_are_declarative_and_vectorised():
+    rules = load_rules({"programmes": {
+        "dibao": {"name_en": "Dibao", "name_zh": "低保",
+                  "all": [["income_per_capita", "<", 900], ["on_dibao", "==", 0]]},
+        "edu": {"any": [["dropouts_12m", ">", 0], ["absence_days_3m", ">=", 10]]},
+    }})
+    cols = {"income_per_capita": np.array([500.0, 500.0, np.nan, 2000.0]),
+            "on_dibao": np.array([0.0, 1.0, 0.0, 0.0]),
+            "dropouts_12m": np.array([0.0, 1.0, 0.0, np.nan]),
+            "absence_days_3m": np.array([12.0, 0.0, 0.0, 3.0])}
+    out = match_programmes(rules, cols, 4, lang="zh")
+    assert [[p["programme_id"] for p in row] for row in out] == [
+        ["dibao", "edu"], ["edu"], [], []]
+    assert out[0][0]["name"] == "低保"
+    assert out[0][1]["facts"] == [{"feature": "absence_days_3m", "op": ">=", "threshold": 10.0,
+                                   "value": 12.0}]
+
+
+def test_malformed_programme_rule_is_refused():
+    with pytest.raises(ValueError, match="condition"):
+        load_rules({"programmes": {"x": {"all": [["a", "~", 1]]}}})
+    with pytest.raises(ValueError, match="no conditions"):
+        load_rules({"programmes": {"x": {"name_en": "X"}}})
+
+
+def test_shipped_policy_programmes_use_real_feature_names():
+    from safetynet.features.definitions import FEATURES_BY_NAME
+
+    rules = load_rules(load_policy())
+    assert {r.programme_id for r in rules} >= {
+        "dibao", "medical_assistance", "education_assistance", "temporary_assistance",
+        "employment_assistance", "disability_subsidies"}
+    unknown = {f for r in rules for f in r.features()} - set(FEATURES_BY_NAME)
+    assert not unknown
