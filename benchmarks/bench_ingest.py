@@ -106,8 +106,9 @@ def simulated_city(out: Path, households: int, fmt: str) -> dict[str, int]:
     return {f["table"]: f["rows"] for f in manifest["files"]}
 
 
-def run_ingest(city: Path, home: Path, fmt: str) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (GB) of `safetynet ingest` in a fresh process."""
+def run_ingest(city: Path, home: Path, fmt: str) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (GB) of `safetynet ingest` in a
+    fresh process. CPU seconds are the figure to compare on a shared, loaded machine."""
     env = {**os.environ, "SAFETYNET_HOME": str(home), "SAFETYNET_MODE": "demo"}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "safetynet.cli", "ingest", str(city),
@@ -115,8 +116,8 @@ def run_ingest(city: Path, home: Path, fmt: str) -> tuple[float, float, str]:
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(f"ingest failed:\n{proc.stderr[-3000:]}")
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    return wall, peak_gb, proc.stdout + proc.stderr
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, use.ru_utime + use.ru_stime, use.ru_maxrss / 1024**2, proc.stdout + proc.stderr
 
 
 def main() -> None:
@@ -140,18 +141,19 @@ def main() -> None:
     make = simulated_city if gen == "simulator" else synthetic_city
     rows = make(city, args.households, args.format)
     gen_s = time.perf_counter() - t0
-    wall, peak, out = run_ingest(city, home, args.format)
+    wall, cpu, peak, out = run_ingest(city, home, args.format)
+    load = os.getloadavg()[0]
     total = sum(rows.values())
     size = sum(p.stat().st_size for p in city.rglob("*") if p.is_file()) / 1e9
     lines = [
         f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {args.households:,} households, "
         f"{gen} city, {args.format}",
         "",
-        "| households | input rows | input GB | generate s | ingest wall s | rows/s "
-        "| peak RSS GB |",
-        "|---|---|---|---|---|---|---|",
+        "| households | input rows | input GB | generate s | ingest wall s | ingest CPU s "
+        "| rows/s (wall) | peak RSS GB | load avg |",
+        "|---|---|---|---|---|---|---|---|---|",
         f"| {args.households:,} | {total:,} | {size:.2f} | {gen_s:.0f} | {wall:.1f} | "
-        f"{total / wall:,.0f} | {peak:.2f} |",
+        f"{cpu:.1f} | {total / wall:,.0f} | {peak:.2f} | {load:.1f} |",
         "",
         "Rows per table: " + ", ".join(f"{k} {v:,}" for k, v in rows.items() if v),
         "",

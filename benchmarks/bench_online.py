@@ -53,14 +53,17 @@ def synthetic_frame(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def time_lookups(store, keys: np.ndarray) -> np.ndarray:
-    out = np.empty(len(keys))
+def time_lookups(store, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock and this thread's CPU time per lookup, in ms. On a shared, oversubscribed
+    machine the wall-clock tail is mostly time spent waiting for a core; the CPU time shows
+    the lookup's own cost (for Redis it excludes the server's work)."""
+    wall, cpu = np.empty(len(keys)), np.empty(len(keys))
     for i, key in enumerate(keys):
-        t0 = time.perf_counter_ns()
+        c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
         doc = store.get(key)
-        out[i] = time.perf_counter_ns() - t0
+        wall[i], cpu[i] = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
         assert doc is not None
-    return out / 1e6
+    return wall / 1e6, cpu / 1e6
 
 
 def main() -> None:
@@ -104,14 +107,15 @@ def main() -> None:
         f"{args.lookups:,} random `get()` calls after 500 warm-up calls; one process, one "
         f"connection. Load average at the end: {load} (2 cores, shared).",
         "",
-        "| backend | materialize | p50 | p99 | max | target p99 |",
-        "|---|---|---|---|---|---|",
+        "| backend | materialize | p50 | p99 | max | p50 / p99 client CPU | target p99 |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, write_s, _, ms in rows:
+    for name, write_s, _, (ms, cpu) in rows:
         p50, p99 = np.percentile(ms, [50, 99])
+        c50, c99 = np.percentile(cpu, [50, 99])
         ok = "met" if p99 <= 1.0 else "MISSED"
         lines.append(f"| {name} | {write_s:.1f} s | {p50:.3f} ms | {p99:.3f} ms | "
-                     f"{ms.max():.2f} ms | <= 1 ms: {ok} |")
+                     f"{ms.max():.2f} ms | {c50:.3f} / {c99:.3f} ms | <= 1 ms: {ok} |")
     text = "\n".join(lines)
     print(text)
     (ROOT / "benchmarks" / "results" / "bench_online.md").write_text(text + "\n")

@@ -99,15 +99,25 @@ def features_build(
                f"{time.perf_counter() - start:.1f} s")
 
 
-def _latest_known_date(con) -> dt.date:
-    day = con.execute("SELECT MAX(knowledge_date) FROM households").fetchall()[0][0]
+def _latest_known_date(con, store_dir: Path) -> dt.date:
+    """The latest delivery date in the store (else the latest knowledge date of any table)."""
+    from safetynet.contracts import TABLES
+
+    from .store import OfflineStore
+
+    days = [d["delivery_date"] for d in OfflineStore(root=store_dir).deliveries()
+            if d.get("delivery_date")]
+    if days:
+        return max(dt.date.fromisoformat(str(d)[:10]) for d in days)
+    union = " UNION ALL ".join(f"SELECT MAX(knowledge_date) AS d FROM {t.name}" for t in TABLES)
+    day = con.execute(f"SELECT MAX(d) FROM ({union})").fetchall()[0][0]
     return day or dt.date.today()
 
 
 @features_app.command("materialize")
 def features_materialize(
     as_of: str = typer.Option("", "--as-of", help="As-of date, YYYY-MM-DD (default: the "
-                                                  "latest knowledge date in the store)."),
+                                                  "latest delivery date in the store)."),
     features: Path = typer.Option(None, "--features", help="Materialize this feature Parquet "
                                                            "instead of building."),
 ) -> None:
@@ -128,8 +138,9 @@ def features_materialize(
             raise typer.Exit(2)
         n = store.write(features)
     else:
-        con = connect(_store_or_exit())
-        dates = _dates_or_exit(as_of) if as_of else [_latest_known_date(con)]
+        store_dir = _store_or_exit()
+        con = connect(store_dir)
+        dates = _dates_or_exit(as_of) if as_of else [_latest_known_date(con, store_dir)]
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             path = Path(tmp) / "features.parquet"
             write_features(dates[-1:], path, con=con)

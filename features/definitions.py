@@ -100,11 +100,12 @@ class Feature:
 
 
 T = "{T}"
-# Monthly departmental series arrive late (contributions and benefits ~2 months, attendance ~1
-# month after the month). Their windows end that many months before T, so "the last 3
-# months" always means the 3 latest months that are normally reported by T, and trends do not
-# compare an incomplete recent window with a complete earlier one.
-HRSS_LAG = 2
+# Monthly departmental series arrive late (contributions and benefits up to ~3 months,
+# attendance ~1 month after the month; in the simulated city 90% of contribution rows are known
+# 93 days after the month starts, 99% after 150). Their windows end that many months before
+# T, so "the last 3 months" means the 3 latest months normally fully reported by T, and trends
+# do not compare an incomplete recent window with a complete earlier one.
+HRSS_LAG = 3
 SCHOOL_LAG = 1
 
 

@@ -80,8 +80,9 @@ class SQLiteOnlineStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(self.path, check_same_thread=False)
             con.execute("PRAGMA journal_mode=WAL")
+            # A rowid table: documents are ~3 KB, too large for WITHOUT ROWID to pay off.
             con.execute("CREATE TABLE IF NOT EXISTS features (household_key TEXT PRIMARY KEY, "
-                        "doc TEXT NOT NULL) WITHOUT ROWID")
+                        "doc TEXT NOT NULL)")
             self._con = con
         return self._con
 

@@ -150,7 +150,7 @@ def detect_encoding(src: SourceFile) -> str:
         raise DeliveryError(src.relpath, f"declared as UTF-8 in manifest.json but is not valid "
                             f"UTF-8{hint}; fix the declaration or re-export the file as UTF-8")
     if declared in ("gbk", "gb18030"):
-        if not _decodes(src.path, "gb18030"):
+        if not gbk:
             raise DeliveryError(src.relpath, f"declared as {declared_raw} in manifest.json but "
                                 "is not valid GBK/GB18030")
         return "gb18030"

@@ -50,8 +50,18 @@ class DriftReference:
         model_version: str,
         n_bins: int = 10,
         source: str = "",
+        max_rows: int = 200_000,
     ) -> DriftReference:
-        """Quantile bins from the reference data (ties collapse: a binary feature gets 2 bins)."""
+        """Quantile bins from the reference data (ties collapse: a binary feature gets 2 bins).
+
+        Bins and shares come from a fixed random sample of at most `max_rows` rows: deciles
+        of 200k rows are exact to well under a percentage point, at a fraction of the cost.
+        """
+        n_all = len(X)
+        if n_all > max_rows:
+            rows = np.sort(np.random.default_rng(0).choice(n_all, max_rows, replace=False))
+            X = X[rows]
+            scores = None if scores is None else np.asarray(scores)[rows]
         columns = {name: X[:, j] for j, name in enumerate(feature_names)}
         if scores is not None:
             columns[SCORE] = scores
@@ -63,7 +73,7 @@ class DriftReference:
             cuts = np.unique(np.quantile(finite, qs)) if len(finite) else np.empty(0)
             edges[name] = cuts.tolist()
             shares[name] = _shares(col, cuts).tolist()
-        return cls(model_name, model_version, edges, shares, len(X), source)
+        return cls(model_name, model_version, edges, shares, n_all, source)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

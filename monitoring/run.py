@@ -137,8 +137,9 @@ def monitor_run(
     `bundle`: the champion (`.features`, `.name`, `.version`, `.predict`, and a cheap
     probability path: `.predict_proba` or `.booster` + `.calibrate`). `indicators`: output of
     `compute_indicators`; `assistance`: the offline store's assistance table. Flagged = any tier
-    above green. Drift is measured against `reference` (when None: this run's own data becomes
-    the reference of this model version, PSI 0). Writes drift JSON/PNG under `reports_dir`.
+    above green. Drift is measured against `reference`; when None, against the reference kept
+    for this model version under `reports_dir`, and failing that this run's own data becomes
+    (and is saved as) the version's reference, PSI 0. Writes drift JSON/PNG under `reports_dir`.
     """
     t = {"start": time.perf_counter()}
     started = datetime.now(UTC)

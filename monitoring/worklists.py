@@ -10,7 +10,6 @@ is an unbiased estimate of the exclusion error. Each audit item carries its samp
 from __future__ import annotations
 
 import math
-import zlib
 from datetime import date
 from typing import Any
 
@@ -61,22 +60,23 @@ def build_worklists(
     """
     run_id = as_of.isoformat()
     cap, n_audit = district_capacity(outreach), audit_size(outreach)
-    df = scored.copy()
+    cols = ["household_key", "district", "street", "score", "tier", "n_alerts", "flagged"]
+    df = scored.loc[scored["suppressed"].isna(), [c for c in cols if c in scored]]
     if "street" not in df:
-        df["street"] = None
-    df = df[df["suppressed"].isna()]
-    df = df.assign(
-        _tier_rank=tier_rank(df["tier"]), _alerted=(df["n_alerts"] > 0).astype(int)
+        df = df.assign(street=None)
+    # only the flagged need ordering (a fraction of the cohort): sort those alone
+    eligible = df[df["flagged"].astype(bool)]
+    eligible = eligible.assign(
+        _tier_rank=tier_rank(eligible["tier"]), _alerted=(eligible["n_alerts"] > 0).astype(int)
     ).sort_values(
         ["district", "_tier_rank", "_alerted", "score", "household_key"],
         ascending=[True, False, False, False, True],
         kind="stable",
     )
-    eligible = df[df["flagged"].astype(bool)]
     listed = eligible[eligible.groupby("district", sort=False).cumcount() < cap]
     listed = listed.assign(audit=False, sampling_weight=np.nan)
 
-    pool = df[~df["household_key"].isin(listed["household_key"])]
+    pool = df[~df.index.isin(listed.index)]
     audit = _audit_sample(pool, n_audit, seed, as_of)
 
     items = pd.concat([listed, audit], ignore_index=True)
@@ -89,14 +89,19 @@ def build_worklists(
 
 
 def _audit_sample(pool: pd.DataFrame, n: int, seed: int, as_of: date) -> pd.DataFrame:
-    """Seeded uniform sample of n households per district; reproducible for (seed, as-of, pool)."""
+    """Seeded uniform sample of n households per district; reproducible for (seed, as-of, pool).
+
+    Each household's draw is a keyed hash of its key (SipHash via pandas, key from the seed and
+    the as-of date): uniform, independent of row order, and no sort of the whole pool needed.
+    """
     if n == 0 or pool.empty:
         return pool.iloc[:0].assign(audit=True, sampling_weight=np.nan)
-    pool = pool.sort_values("household_key", kind="stable")  # input order must not matter
-    rng = np.random.default_rng([seed, as_of.toordinal(), zlib.crc32(b"audit")])
-    pool = pool.assign(_u=rng.random(len(pool))).sort_values(["district", "_u"], kind="stable")
+    hash_key = f"{seed:08x}{as_of.toordinal():08x}"[-16:]
+    u = pd.util.hash_array(pool["household_key"].astype(str).to_numpy(object), hash_key=hash_key)
+    pool = pool.assign(_u=u)
     size = pool.groupby("district", sort=False)["household_key"].transform("size")
-    sample = pool[pool.groupby("district", sort=False).cumcount() < n]
+    sample = pool.groupby("district", sort=False)["_u"].nsmallest(n).index.get_level_values(-1)
+    sample = pool.loc[sample].sort_values(["district", "_u"], kind="stable")
     taken = np.minimum(size.loc[sample.index], n)
     return sample.assign(audit=True, sampling_weight=(size.loc[sample.index] / taken).to_numpy())
 

@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     serve_reasons: int = Field(default=5, ge=0, description="Reasons returned per household.")
     serve_model_alias: str = Field(default="champion", description="Registry alias served.")
     serve_model_poll_seconds: float = Field(
-        default=30.0, ge=0, description="How often to check the alias for a new version (0 = never)."
+        default=30.0, ge=0, description="Seconds between checks of the alias (0 = never)."
     )
+    serve_access_log: bool = Field(default=False, description="BentoML's access log lines.")
     serve_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a checked API key is trusted before re-reading it."
     )

@@ -69,10 +69,45 @@ def load_rules(policy: dict[str, Any]) -> list[ProgrammeRule]:
     return rules
 
 
+def _match_few(
+    rules: list[ProgrammeRule], columns: dict[str, np.ndarray], n: int, lang: str
+) -> list[list[dict[str, Any]]]:
+    """Plain-Python evaluation: for a handful of rows it beats NumPy's per-call overhead."""
+    out: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    values = {f: col.tolist() for f, col in columns.items()}
+    for i in range(n):
+        for rule in rules:
+            facts = []
+            ok_all = True
+            for c in rule.all:
+                v = values.get(c.feature, (None,) * n)[i]
+                if v is None or v != v or not OPS[c.op](v, c.threshold):
+                    ok_all = False
+                    break
+                facts.append({"feature": c.feature, "op": c.op, "threshold": c.threshold,
+                              "value": v})
+            if not ok_all:
+                continue
+            any_facts = []
+            for c in rule.any:
+                v = values.get(c.feature, (None,) * n)[i]
+                if v is not None and v == v and OPS[c.op](v, c.threshold):
+                    any_facts.append({"feature": c.feature, "op": c.op,
+                                      "threshold": c.threshold, "value": v})
+            if rule.any and not any_facts:
+                continue
+            out[i].append({"programme_id": rule.programme_id,
+                           "name": rule.name_zh if lang == "zh" else rule.name_en,
+                           "rule": rule.text(), "facts": facts + any_facts})
+    return out
+
+
 def match_programmes(
     rules: list[ProgrammeRule], columns: dict[str, np.ndarray], n: int, lang: str = "en"
 ) -> list[list[dict[str, Any]]]:
     """Per row, the programmes whose rule holds, with the facts that made it hold."""
+    if n <= 8:
+        return _match_few(rules, columns, n, lang)
     out: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     nan = np.full(n, np.nan)
     with np.errstate(invalid="ignore"):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from safetynet.serving.explain import all_contributions, top_reasons
-from safetynet.serving.features import FeatureText, IndicatorCache, feature_texts
+from safetynet.serving.features import FeatureText, Indicators, feature_texts
 from safetynet.serving.model import Bundle, predict
 from safetynet.serving.programs import ProgrammeRule, load_rules, match_programmes
 
@@ -48,8 +48,9 @@ class Scorer:
         self.policy = policy
         self.thresholds = policy["tiers"]
         self.rules: list[ProgrammeRule] = load_rules(policy)
+        self.rule_features = {f for r in self.rules for f in r.features()}
         self.k = reasons
-        self.indicators = IndicatorCache(policy) if indicators else None
+        self.indicators = Indicators(policy) if indicators else None
         self._texts: dict[tuple[str, ...], dict[str, FeatureText]] = {}
 
     def texts(self, features: Sequence[str]) -> dict[str, FeatureText]:
@@ -67,7 +68,9 @@ class Scorer:
         reasons = top_reasons(
             contrib, batch.X, features, self.texts(features), self.k if k is None else k, lang
         )
-        columns = {f: batch.X[:, j] for j, f in enumerate(features)} | batch.extra
+        wanted = self.rule_features
+        columns = {f: batch.X[:, j] for j, f in enumerate(features) if f in wanted}
+        columns |= batch.extra
         programmes = match_programmes(self.rules, columns, len(batch.ids), lang)
         indicators = (
             self.indicators.get(batch.ids, batch.as_of,

@@ -84,6 +84,9 @@ def _listing(names: list[str], limit: int = 10) -> str:
     workers=_settings.serve_workers,
     traffic={"timeout": 120},
     metrics={"enabled": True},
+    # The audit log records every scoring call; BentoML's per-request access log line only
+    # adds cost on the hot path (enable with SAFETYNET_SERVE_ACCESS_LOG=true).
+    logging={"access": {"enabled": _settings.serve_access_log}},
 )
 @bentoml.asgi_app(caseworker_app, path="/caseworker")  # the caseworker web page
 class SafetyNet:

@@ -4,8 +4,8 @@ Three households, records chosen so feature values can be computed by hand:
 
 H1 (urban, district A): head P1 (b. 1980-07-15), spouse P2 (b. 1982-01-01), child P3
 (b. 2012-05-01), grandparent P4 (b. 1940-01-01, died 2024-05-10, known 2024-05-20).
-  P1 contributions: Jul 2023-Jan 2024 5000/month, Feb-Jun 2024 3000/month, each known on
-  the 10th of the next month (contribution windows end 2 months before T: reporting lag).
+  P1 contributions: Jul-Dec 2023 5000/month, Jan-Jun 2024 3000/month, each known on the 10th
+  of the next month (contribution windows end 3 months before T: reporting lag).
   P3 claims: serious 2024-05-01 oop 4000 (known 2024-05-20); outpatient 2024-06-20 oop 500
   known 2024-07-10 (after 2024-06-30).
   P2 disability: grade 3 issued 2023-01-01, revoked 2024-04-01 (a second version known
@@ -39,8 +39,8 @@ def _months(y: int, months: range) -> list[date]:
 
 def base_tables() -> dict[str, list[dict]]:
     """Rows per table (store columns; omitted columns are NULL)."""
-    contributions = [  # 5000 a month until January 2024, 3000 from February
-        {"person_key": "P1", "month": m, "contribution_base": 5000.0 if m < D(2024, 2, 1)
+    contributions = [  # 5000 a month until December 2023, 3000 from January 2024
+        {"person_key": "P1", "month": m, "contribution_base": 5000.0 if m < D(2024, 1, 1)
          else 3000.0, "knowledge_date": D(m.year + m.month // 12, m.month % 12 + 1, 10)}
         for m in [*_months(2023, range(7, 13)), *_months(2024, range(1, 7))]]
     return {

@@ -47,13 +47,13 @@ def test_household_rollup_and_membership_at_the_as_of_date(frame):
 
 def test_windows_and_knowledge_lag(frame):
     june = row(frame, "H1", T)
-    # Contribution windows end 2 months before T (reporting lag): Feb-Apr vs Nov-Jan.
+    # Contribution windows end 3 months before T (reporting lag): Jan-Mar vs Oct-Dec.
     assert june.contribution_base_3m_avg == pytest.approx(3000.0)
     assert june.contribution_base_prev3m_avg == pytest.approx(5000.0)
     assert june.contribution_base_trend == pytest.approx(-0.4)
-    assert june.contribution_base_1m == 3000.0  # April
-    # May 2023-Apr 2024 window, data from July 2023: 10 months.
-    assert june.contribution_months_12m == 10 and june.months_without_contribution_12m == 2
+    assert june.contribution_base_1m == 3000.0  # March
+    # Apr 2023-Mar 2024 window, data from July 2023: 9 months.
+    assert june.contribution_months_12m == 9 and june.months_without_contribution_12m == 3
     assert row(frame, "H1", DATES[1]).contribution_base_trend == pytest.approx(0.0)
     # Claim C2 (2024-06-20) is known after T: only C1 counts.
     assert june.oop_3m == pytest.approx(4000.0) and june.claims_3m == 1

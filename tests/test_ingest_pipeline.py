@@ -280,3 +280,12 @@ def test_cli_prints_report_and_saves_it(settings, tmp_path):
     assert report["delivery_id"] == delivery["delivery_id"]
     again = CliRunner().invoke(app, ["ingest", str(src), "--quiet"])
     assert again.exit_code == 0 and "already ingested" in again.output
+
+
+def test_empty_store_still_has_typed_views(settings):
+    con = OfflineStore(settings).connect()
+    for t in TABLES:
+        rel = con.execute(f"DESCRIBE {t.name}").fetchall()
+        assert [r[0] for r in rel] == [c for c, _ in stored_columns(t)]
+        assert con.execute(f"SELECT count(*) FROM {t.name}").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM rejects").fetchall() == [(0,)]

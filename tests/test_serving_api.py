@@ -275,3 +275,28 @@ def test_every_score_and_explain_is_audited(api, serving_world):  # noqa: F811
     assert rows[1]["households"] == own[:1]
     assert all(r["role"] == "caseworker" and r["model_version"] == serving_world.version
                and r["model_name"] == "safetynet-hardship" for r in rows)
+
+
+def test_alias_watcher_swaps_model_without_a_request(in_world):  # noqa: F811
+    import time
+
+    from mlflow import MlflowClient
+
+    from safetynet.serving.model import ModelHolder
+
+    holder = ModelHolder(get_settings())
+    old = holder.current
+    new_version = register(train_booster(in_world.features, seed=9, rounds=10),
+                           in_world.settings)
+    try:
+        holder.watch(0.2)
+        deadline = time.monotonic() + 30
+        while holder.current.version != new_version and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert holder.current.version == new_version
+        assert old.version == in_world.version  # a request holding `old` keeps a whole model
+        assert old.booster.num_trees() == 40
+    finally:
+        holder.stop()
+        MlflowClient(in_world.settings.tracking_uri).set_registered_model_alias(
+            in_world.settings.model_name, "champion", in_world.version)

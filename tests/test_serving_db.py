@@ -101,3 +101,23 @@ def test_audit_write_failure_reaches_the_caller(engine):
     log.write(audit_entry("/explain", ["hh1"], 1, "admin", "m", "1"))  # the writer survives
     log.close()
     assert read_audit(engine)[0]["endpoint"] == "/explain"
+
+
+def test_keys_cli_prints_only_the_key():
+    from typer.testing import CliRunner
+
+    from safetynet.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["keys", "create", "--role", "caseworker", "--districts",
+                              "d1,d2", "--name", "alice"])
+    assert res.exit_code == 0, res.output
+    token = res.stdout.strip()
+    assert token.startswith("sn_") and "\n" not in token
+    get_settings.cache_clear()
+    assert lookup(get_engine(), token).districts == frozenset({"d1", "d2"})
+    listed = runner.invoke(app, ["keys", "list"])
+    assert "alice" in listed.stdout and token not in listed.stdout
+    assert runner.invoke(app, ["keys", "revoke", "1"]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "1"]).exit_code == 1
+    assert runner.invoke(app, ["keys", "create", "--role", "boss"]).exit_code == 2

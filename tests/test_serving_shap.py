@@ -110,3 +110,38 @@ def test_shipped_policy_programmes_use_real_feature_names():
         "employment_assistance", "disability_subsidies"}
     unknown = {f for r in rules for f in r.features()} - set(FEATURES_BY_NAME)
     assert not unknown
+
+
+def test_numpy_indicators_agree_with_compute_indicators():
+    from serving_fixtures import household_rows
+
+    from safetynet.features.definitions import model_feature_names
+    from safetynet.serving.features import _compute, fast_indicators
+
+    policy = load_policy()
+    rows = list(household_rows(list(model_feature_names()), 300, seed=4).values())
+    rng = np.random.default_rng(0)
+    for r in rows:  # exercise the date, "== 0" and ".fillna" branches too
+        r["last_serious_claim_date"] = "2026-09-01" if rng.random() < 0.5 else None
+        r["months_since_left_assistance"] = float(rng.integers(0, 30))
+        r["on_any_assistance"] = float(rng.integers(0, 2))
+        r["household_size"] = float(rng.integers(1, 3))
+        r["oldest_member_age"] = float(rng.integers(50, 90))
+        r["current_unemployment_months"] = None if rng.random() < 0.3 else 2.0
+    as_of = ["2026-10-31"] * len(rows)
+    fast = fast_indicators(as_of, rows, policy)
+    slow = _compute([f"h{i}" for i in range(len(rows))], as_of, rows, policy)
+    assert sum(map(len, fast)) > 100
+    assert fast == slow
+
+
+def test_programme_matching_small_and_large_batches_agree():
+    rules = load_rules(load_policy())
+    rng = np.random.default_rng(1)
+    names = sorted({f for r in rules for f in r.features()})
+    cols = {f: np.where(rng.random(40) < 0.1, np.nan, rng.integers(0, 3, 40) * 700.0)
+            for f in names}
+    big = match_programmes(rules, cols, 40)
+    small = [match_programmes(rules, {f: c[i:i + 1] for f, c in cols.items()}, 1)[0]
+             for i in range(40)]
+    assert big == small and sum(map(len, big)) > 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -78,16 +79,17 @@ def test_remote_mlflow_server(tmp_path):
 
     port = _free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
+    log_file = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         [str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1",
          "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
          "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "server.log", "wb"),
+        stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True,
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # a busy 2-core machine imports slowly
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
@@ -106,8 +108,10 @@ def test_remote_mlflow_server(tmp_path):
         assert any((tmp_path / "server-artifacts").rglob("calibrator.json"))
         assert not settings.artifact_root.exists()
     finally:
-        proc.terminate()
+        # the server runs uvicorn in a child process: end the whole group we started
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+        log_file.close()

@@ -119,3 +119,24 @@ def test_labels_onset_cohort_and_partial_labels():
     frame = household_training_frame(feats, assistance, cfg, snapshot)
     assert set(frame["household_key"]) == {"a", "c", "d", "e", "f"}
     assert frame["label"].dtype == np.int8 and frame["label"].sum() == 1
+
+
+def test_truth_is_joined_by_pseudonym_and_last_complete_month(tmp_path):
+    from safetynet.pseudonym import pseudonym
+    from safetynet.training.evaluation import attach_truth
+
+    (tmp_path / "truth").mkdir()
+    pd.DataFrame({
+        "household_id": ["H1", "H1", "H2"],
+        "month": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"]).date,
+        "onset_prob_6m": [0.1, 0.2, 0.3],
+    }).to_parquet(tmp_path / "truth" / "household_months.parquet")
+    secret = b"test-secret"
+    h1 = pseudonym(secret, "household", "H1")
+    frame = pd.DataFrame({
+        "household_key": [h1, h1, h1, "unknown"],
+        "as_of_date": pd.to_datetime(["2024-01-31", "2024-02-01", "2024-02-29", "2024-01-31"]),
+    })
+    got = attach_truth(frame, tmp_path, secret)["_truth_prob"].to_numpy()
+    np.testing.assert_allclose(got[:3], [0.1, 0.1, 0.2], rtol=1e-6)
+    assert np.isnan(got[3])

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetynet.training.calibration import Calibrator
-from safetynet.training.tracking import CALIBRATOR_FILE, FEATURE_SPEC_FILE, configure
 
 from safetynet.config import Settings, get_settings
+from safetynet.training.calibration import Calibrator
+from safetynet.training.tracking import CALIBRATOR_FILE, FEATURE_SPEC_FILE, configure
 
 
 @dataclass

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from safetynet.training.pipeline import TRUTH_COLUMN
 
 from safetynet.pseudonym import pseudonymize
+from safetynet.training.pipeline import TRUTH_COLUMN
 
 TRUTH_FILE = "household_months.parquet"
 PROB_CANDIDATES = ("onset_prob_6m", "onset_prob", "truth_prob")
@@ -53,12 +53,15 @@ def read_truth(truth_dir: Path, secret: bytes) -> pd.DataFrame:
 
 
 def attach_truth(frame: pd.DataFrame, truth_dir: Path, secret: bytes) -> pd.DataFrame:
-    """`frame` (household_key, as_of_date, ...) with `_truth_prob` for the as-of month.
+    """`frame` (household_key, as_of_date, ...) with `_truth_prob` of the last complete month.
 
     Rows without a truth value keep NaN; the caller decides whether to restrict to them.
     """
     truth = read_truth(truth_dir, secret)
     out = frame.copy()
-    out["period"] = pd.to_datetime(out["as_of_date"]).dt.to_period("M")
+    # the truth of month g is the state at the END of g (onset in g+1..g+6): align each as-of
+    # date with the last month completed on or before it (2024-01-31 and 2024-02-01 -> January)
+    as_of = pd.to_datetime(out["as_of_date"])
+    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
     out = out.merge(truth, on=["household_key", "period"], how="left").drop(columns="period")
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from safetynet.training import metrics as M
 from safetynet.training.baselines import BestSingleFeature, IndicatorCount, LogisticBaseline
 from safetynet.training.calibration import Calibrator

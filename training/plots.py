@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from safetynet.training.calibration import reliability_curve
 from safetynet.training.metrics import precision_at_k_curve
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from safetynet.config import Settings
 from safetynet.training import metrics as M
 from safetynet.training import plots
 from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
 from safetynet.training.model_card import render
 from safetynet.training.pipeline import Result, RunConfig, TableSpec, run
 from safetynet.training.promote import COMPARED_TAG, Decision
-
-from safetynet.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def train_and_log(
 ) -> TrainOutcome:
     """Train, evaluate, log and register one candidate; set alias `challenger`."""
     from mlflow import MlflowClient
+
     from safetynet.training import promote as P
     from safetynet.training.tracking import configure, log_training_run
 

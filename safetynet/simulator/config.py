@@ -82,8 +82,8 @@ class SimulationConfig:
     rural_wage_factor: float = _f(0.70, "Rural wages relative to urban.")
     informal_wage_factor: float = _f(0.8, "Informal wages relative to formal.")
     wage_sigma: float = _f(0.45, "Log-normal sigma of wages between workers.")
-    formal_share_urban: float = _f(0.68, "Share of urban workers in formal (insured) jobs.")
-    formal_share_rural: float = _f(0.30, "Share of rural workers in formal (insured) jobs.")
+    formal_share_urban: float = _f(0.72, "Share of urban workers in formal (insured) jobs.")
+    formal_share_rural: float = _f(0.40, "Share of rural workers in formal (insured) jobs.")
     participation_male: float = _f(0.93, "Labour-force participation, men 18-59.")
     participation_female: float = _f(0.80, "Labour-force participation, women 18-54.")
     college_share: float = _f(0.45, "Share of 18-21-year-olds in tertiary education.")
@@ -95,6 +95,7 @@ class SimulationConfig:
     elderly_support_median: float = _f(900.0, "Median latent support from children living "
                                        "elsewhere, households of elderly only.")
     other_income_zero_share: float = _f(0.35, "Share of households with no other income.")
+    other_income_sigma: float = _f(0.5, "Log-normal sigma of other income.")
     buffer_months_median: float = _f(3.0, "Median savings buffer at start, in months of "
                                      "habitual consumption (latent, never recorded).")
     consumption_share: float = _f(0.82, "Habitual consumption as share of normal income.")
@@ -151,9 +152,9 @@ class SimulationConfig:
     vehicle_sale_rate: float = _f(0.15, "Monthly chance of selling a vehicle when in debt.")
     # --- hardship (truth) ----------------------------------------------------------------
     hazard_intercept: float = _f(-7.8, "Logit of the monthly hardship onset hazard at ease.")
-    hazard_depth: float = _f(3.6, "Per unit of (1.2 - income ratio), clipped to [0, 1.5].")
-    hazard_no_buffer: float = _f(1.3, "When the buffer is below one month of subsistence.")
-    hazard_debt: float = _f(1.0, "When the buffer is negative (debt).")
+    hazard_depth: float = _f(4.2, "Per unit of (1.2 - income ratio), clipped to [0, 1.5].")
+    hazard_no_buffer: float = _f(0.8, "When the buffer is below one month of subsistence.")
+    hazard_debt: float = _f(0.6, "When the buffer is negative (debt).")
     hazard_shortfall: float = _f(0.28, "Per consecutive month below the line (max 6).")
     hazard_vulnerable: float = _f(0.5, "Elderly living alone or severe disability in household.")
     hazard_ill: float = _f(0.5, "A member is seriously ill.")
@@ -180,7 +181,7 @@ class SimulationConfig:
         (("civil_affairs", 5, 20.0), ("medical_insurance", 10, 35.0), ("disability", 15, 40.0),
          ("education", 3, 12.0), ("hrss", 7, 25.0), ("economic", 20, 60.0)),
         "Reporting lag per department: (department, minimum days, mean extra days, exponential).")
-    contribution_floor_share: float = _f(0.3, "Formal workers whose employer declares the "
+    contribution_floor_share: float = _f(0.15, "Formal workers whose employer declares the "
                                          "minimum contribution base (60% of the average wage).")
     disability_certified: float = _f(0.72, "Share of disabilities with a certificate.")
     duplicate_rate: float = _f(0.004, "Share of rows delivered twice.")

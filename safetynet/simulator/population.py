@@ -186,7 +186,8 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator,
     other_income = np.where(
         rng.random(H) < cfg.other_income_zero_share, 0.0,
         np.where(elderly_hh, cfg.elderly_support_median, cfg.other_income_median)
-        * np.where(urban, 1.0, 1.3) * np.exp(rng.normal(0, 0.8, H))).astype(np.float32)
+        * np.where(urban, 1.0, 1.3) * np.exp(rng.normal(0, cfg.other_income_sigma, H))
+    ).astype(np.float32)
     earnings = np.bincount(hh, weights=np.where(employed, wage, 0.0), minlength=H)
     pens = np.bincount(hh, weights=pension, minlength=H)
     income = earnings + pens + other_income

@@ -226,17 +226,23 @@ def create_app(backend: Callable[[], Backend] = _service_backend) -> Starlette:
         form = await request.form()
         if not codec(b).csrf_ok(session, form.get("csrf")):
             return error_page(request, PageError(403, "csrf"), auth)
+        engine = get_engine(b.settings)
         try:
-            ctx = await _household_context(b, who, key, lang_of(request), audit_view=False)
+            await _visible(b, who, key, audit_view=False)
         except PageError as err:
             return error_page(request, err, auth)
         from safetynet.monitoring.feedback import FeedbackError, record_outcome
 
-        payload = _outcome_payload(form, key, who, ctx["item_id"])
-        engine = get_engine(b.settings)
+        item_id = await anyio.to_thread.run_sync(
+            lambda: data.worklist_item_id(engine, data.latest_run_id(engine), key))
+        payload = _outcome_payload(form, key, who, item_id)
         try:
             stored = await anyio.to_thread.run_sync(record_outcome, engine, payload)
         except FeedbackError as exc:
+            try:
+                ctx = await _household_context(b, who, key, lang_of(request), audit_view=False)
+            except PageError as err:
+                return error_page(request, err, auth)
             ctx.update(form_error=str(exc), form=payload, saved=None,
                        submission_id=payload["submission_id"] or ctx["submission_id"])
             return render(request, "household.html", ctx, status=400, session=session, who=who)
@@ -278,22 +284,24 @@ def create_app(backend: Callable[[], Backend] = _service_backend) -> Starlette:
 
         return await anyio.to_thread.run_sync(load)
 
-    async def _household_context(b: Backend, who: Principal, key: str, lang: str,
-                                 audit_view: bool) -> dict[str, Any]:
+    async def _visible(b: Backend, who: Principal, key: str, audit_view: bool) -> tuple:
+        """The household's scoring batch and store row; 404/403 (audited on a view)."""
         if b.source is None:
             raise PageError(503, "server_error")
+        batch, rows = await anyio.to_thread.run_sync(
+            data.build_batch, b.scorer, b.source, [key], b.models.current.features)
+        status = 404 if rows[0] is None else 200 if who.may_see(rows[0].get("district")) else 403
+        if status != 200:
+            if audit_view:
+                await audit(b, "/caseworker/household", [key], who, status)
+            raise PageError(status, "not_found" if status == 404 else "forbidden")
+        return batch, rows
+
+    async def _household_context(b: Backend, who: Principal, key: str, lang: str,
+                                 audit_view: bool) -> dict[str, Any]:
         engine = get_engine(b.settings)
         bundle = b.models.current
-        batch, rows = await anyio.to_thread.run_sync(
-            data.build_batch, b.scorer, b.source, [key], bundle.features)
-        if rows[0] is None:
-            if audit_view:
-                await audit(b, "/caseworker/household", [key], who, 404)
-            raise PageError(404, "not_found")
-        if not who.may_see(rows[0].get("district")):
-            if audit_view:
-                await audit(b, "/caseworker/household", [key], who, 403)
-            raise PageError(403, "forbidden")
+        batch, rows = await _visible(b, who, key, audit_view)
         t = translator(lang)
 
         def load() -> dict[str, Any]:
