@@ -4,11 +4,12 @@ Each row: time, key id, role, endpoint, status, household pseudonyms, model name
 version. Never ID numbers or names: the API only ever sees pseudonyms (`household_key`),
 and records sent by a caller are logged as `record:<index>`.
 
-Writes go through one background thread that commits everything queued in one
-transaction (group commit) and then resolves each caller's future; the service awaits the
-future before it answers, so an answered request is always on disk, and concurrent
-requests share one commit instead of queueing for one each. The application never
-updates or deletes audit rows.
+On PostgreSQL, writes go through one background thread that commits everything queued in
+one transaction (group commit) and then resolves each caller's future; the service awaits
+the future before it answers, so an answered request is always on disk, and concurrent
+requests share one commit. On SQLite (a local file, commit ~0.1 ms in WAL mode) the row is
+committed directly in the request (`write_inline`), cheaper than the hand-over. The
+application never updates or deletes audit rows.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class AuditLog:
         self._queue: queue.Queue[tuple[dict, Future] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._inline_lock = threading.Lock()
+        self.inline = engine.dialect.name == "sqlite"
 
     def submit(self, entry: dict[str, Any]) -> Future:
         """Queue a row; the future resolves once it is committed (or carries the error)."""
@@ -61,6 +64,16 @@ class AuditLog:
     def write(self, entry: dict[str, Any], timeout: float = 30.0) -> None:
         """Write one row and wait for the commit."""
         self.submit(entry).result(timeout)
+
+    def write_inline(self, entry: dict[str, Any]) -> None:
+        """Write one row in the calling thread (no thread hand-over).
+
+        For SQLite, whose commit in WAL mode costs ~0.1 ms: handing the row to the writer
+        thread and waking the caller again cost more than that on a busy machine (measured
+        ~4 ms per request at load 10 on 2 cores). SQLite serialises writers anyway.
+        """
+        with self._inline_lock, self.engine.begin() as conn:
+            conn.execute(audit_log.insert(), [entry])
 
     def close(self) -> None:
         """Flush what is queued and stop the writer thread."""

@@ -121,3 +121,10 @@ def test_keys_cli_prints_only_the_key():
     assert runner.invoke(app, ["keys", "revoke", "1"]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", "1"]).exit_code == 1
     assert runner.invoke(app, ["keys", "create", "--role", "boss"]).exit_code == 2
+
+
+def test_inline_audit_write(engine):
+    log = AuditLog(engine)
+    log.write_inline(audit_entry("/score", ["hh9"], 2, "platform", "m", "4"))
+    row = read_audit(engine)[0]
+    assert row["households"] == ["hh9"] and row["model_version"] == "4"

@@ -100,6 +100,10 @@ def household_training_frame(
     snapshot: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Feature rows of the onset cohort that are fully labelled, with an int `label` column."""
+    clash = [c for c in ("label", "in_cohort", "fully_labelled") if c in features.columns]
+    if clash:
+        raise ValueError(f"the feature table already has column(s) {clash}: labels come from "
+                         "the assistance rolls")
     feats = features.copy()
     feats["as_of_date"] = pd.to_datetime(feats["as_of_date"])
     labels = build_labels(feats, assistance, cfg, snapshot)
