@@ -21,7 +21,13 @@ from safetynet.training.baselines import BestSingleFeature, IndicatorCount, Logi
 from safetynet.training.calibration import Calibrator
 from safetynet.training.fairness import FairnessPolicy, audit, flagged_at_capacity
 from safetynet.training.model import SearchConfig, fit_to_budget, search, train_booster
-from safetynet.training.splits import Fold, grouped_folds, temporal_folds, to_periods
+from safetynet.training.splits import (
+    Fold,
+    grouped_folds,
+    period_label,
+    temporal_folds,
+    to_periods,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +146,7 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
     groups = frame[spec.group].astype(str).to_numpy() if spec.group else None
     truth = frame[TRUTH_COLUMN].to_numpy(dtype=np.float64) if TRUTH_COLUMN in frame else None
     folds, split = _folds(frame, spec, cfg)
+    is_date = bool(spec.time) and not pd.api.types.is_integer_dtype(frame[spec.time])
     metrics: dict[str, float] = {}
     fold_info: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
@@ -214,7 +221,11 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
         for key, val in best_base.items():
             fm[f"fold{i}_baseline_best_{key}"] = val
         metrics.update(fm)
-        fold_info.append({"fold": i, **fold.info, "n_fit": len(fold.fit),
+        info = dict(fold.info)
+        if split == "temporal" and is_date:  # months as YYYY-MM for people
+            info = {k: period_label(v, True) if k.endswith(("_start", "_end")) else v
+                    for k, v in info.items()}
+        fold_info.append({"fold": i, **info, "n_fit": len(fold.fit),
                           "n_valid": len(fold.valid), "n_test": len(fold.test)})
         if is_final:
             final_out = {"cal": cal, "prob": prob, "raw": raw, "metrics": m, "best": best_base,
