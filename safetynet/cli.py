@@ -44,9 +44,10 @@ def show_config() -> None:
 # --- commands of each area (each module imports its heavy dependencies inside the command) ---
 # Register one line per module here, e.g.:
 #   from safetynet.simulator.commands import simulate; app.command()(simulate)
-from safetynet.simulator.commands import simulate  # noqa: E402
+from safetynet.simulator.commands import simulate, simulate_visits  # noqa: E402
 
 app.command()(simulate)
+app.command("simulate-visits")(simulate_visits)
 from safetynet.features.commands import ingest  # noqa: E402
 
 app.command()(ingest)

@@ -52,6 +52,26 @@ def read_features(
     return build_features(as_of, settings.store_dir)
 
 
+def with_feedback_labels(frame: pd.DataFrame, settings: Settings, horizon: int) -> pd.DataFrame:
+    """Merge caseworkers' visit outcomes into the programme-entry labels (the closed loop).
+
+    A confirmed hardship turns an unobserved onset (0) into 1 for the periods whose horizon
+    contains the visit; see `safetynet.monitoring.feedback.merge_labels`.
+    """
+    from safetynet.monitoring.feedback import load_outcomes, merge_labels, outcome_labels
+    from safetynet.monitoring.schema import ensure_schema, get_engine
+
+    engine = get_engine(settings.db_url)
+    ensure_schema(engine)
+    outcomes = load_outcomes(engine)
+    if outcomes.empty:
+        return frame
+    feedback = outcome_labels(outcomes, frame["as_of_date"].unique(), horizon)
+    merged = merge_labels(frame, feedback)
+    merged["label"] = merged["label"].astype(int)
+    return merged
+
+
 def load(
     settings: Settings,
     policy: Mapping[str, Any],
@@ -68,6 +88,7 @@ def load(
     label_cfg = LabelConfig.from_policy(policy)
     snapshot = pd.Timestamp(pd.to_datetime(assistance["knowledge_date"]).max())
     frame = household_training_frame(features, assistance, label_cfg, snapshot)
+    frame = with_feedback_labels(frame, settings, label_cfg.horizon_months)
     if truth_dir is not None:
         from safetynet.training.evaluation import attach_truth
 

@@ -292,6 +292,18 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
     metrics["fairness_groups_flagged"] = (
         float((fair["flags"] != "").sum()) if len(fair) else 0.0
     )
+    # The status quo's fairness: the best baseline audited the same way. With no champion
+    # yet, the "no_worse" promotion gate asks the model to be no less fair than this.
+    key = f"precision_at_{M.pct_label(cfg.capacity_fraction)}"
+    bases = final_out["baselines"]
+    if bases:
+        best = max(bases, key=lambda b: metrics.get(f"test_baseline_{b.name}_{key}", -1.0))
+        b_flag = flagged_at_capacity(best.score(X[final.test]), cfg.capacity_fraction,
+                                     cfg.search.seed)
+        b_fair = audit(yt, b_flag, test_frame[audit_cols], cfg.fairness)
+        metrics["baseline_fairness_groups_failing"] = (
+            float(b_fair["fails_gate"].sum()) if len(b_fair) else 0.0
+        )
 
     # 6. SHAP sample for the beeswarm (LightGBM's own TreeSHAP)
     rng = np.random.default_rng(cfg.search.seed)

@@ -9,7 +9,8 @@ Aliases, not the deprecated stages. The gate reads metrics the training run logg
 - without a champion: the challenger must beat the best baseline (`test_baseline_best_<metric>`)
   by the margin — the same gate, the baseline standing in for the champion.
 - fairness: `fairness_groups_failing` must be 0 (`[promotion] fairness = "absolute"`) or not
-  more than the champion's on the same test (`"no_worse"`).
+  more than the champion's on the same test (`"no_worse"`; with no champion yet, not more than
+  the best baseline's, i.e. the rule-based status quo).
 
 Champion history is the registered-model tag `champion_history` (JSON list of versions, oldest
 first); `rollback` pops the current champion and restores the previous one.
@@ -116,8 +117,10 @@ def decide(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
             f"{margin:.4f} (needs >= {ref + margin:.4f})"
         )
     failing = m.get("fairness_groups_failing", 0.0)
-    if fairness_mode == "no_worse" and champ is not None:
-        limit = m.get("champion_fairness_groups_failing", 0.0)
+    if fairness_mode == "no_worse":
+        # no worse than what it replaces: the champion, or the best rule-based baseline
+        key = "champion_" if champ is not None else "baseline_"
+        limit = m.get(f"{key}fairness_groups_failing", 0.0)
     else:
         limit = 0.0
     if failing > limit:

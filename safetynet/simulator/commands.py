@@ -47,3 +47,37 @@ def simulate(
     typer.echo(f"wrote {len(manifest['files'])} tables ({rows:,} rows) for "
                f"{manifest['households']:,} households / {manifest['persons']:,} persons "
                f"to {target}")
+
+
+def simulate_visits(
+    visit_date: str = typer.Option(..., "--visit-date", help="Date of the visits, YYYY-MM-DD."),
+    out: Path = typer.Option(..., "--out", help="CSV of outcomes to write (then `safetynet "
+                             "feedback import`)."),
+    city: Path = typer.Option(None, "--city", help="Simulated city directory with truth/ "
+                              "(default $SAFETYNET_HOME/city)."),
+    as_of: str = typer.Option(None, "--as-of", help="Worklist of this monitoring run "
+                              "(default: the latest)."),
+    seed: int = typer.Option(0, help="Seed for who cannot be reached."),
+) -> None:
+    """Simulated data only: let the truth answer every visit on the worklist (stands in for
+    caseworkers in the demo)."""
+    import datetime as dt
+
+    from safetynet.config import get_settings
+    from safetynet.monitoring.schema import ensure_schema, get_engine
+    from safetynet.monitoring.worklists import load_worklist
+    from safetynet.simulator.visits import answer_visits
+
+    settings = get_settings()
+    engine = get_engine()
+    ensure_schema(engine)
+    worklist = load_worklist(engine, dt.date.fromisoformat(as_of) if as_of else None)
+    if worklist.empty:
+        typer.echo("no worklist yet: run `safetynet monitor` first", err=True)
+        raise typer.Exit(2)
+    outcomes = answer_visits(worklist, (city or settings.data_dir) / "truth", settings.secret(),
+                             dt.date.fromisoformat(visit_date), seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    outcomes.to_csv(out, index=False)
+    counts = outcomes["outcome"].value_counts().to_dict()
+    typer.echo(f"wrote {len(outcomes)} simulated visit outcomes to {out}: {counts}")
