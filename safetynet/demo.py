@@ -44,13 +44,31 @@ class Demo:
         self.summary: list[str] = []
         self.district = ""
 
-    def run(self, title: str, *args: str, capture: bool = False) -> str:
+    def promote(self, title: str, first: bool) -> None:
+        """The gate decides. If it refuses the first model, there is nothing to serve: say why
+        and override (recorded on the model version) so the demo's loop can go on. A refused
+        later challenger simply leaves the champion in place."""
+        refused = self.run(title, "promote", check=False) == "refused"
+        if refused and not first:
+            self.summary.append("the retrained challenger did not pass the gate: the champion "
+                                "stays (see the reasons above)")
+        elif refused:
+            reason = ("demo only: the gate's findings are printed above and recorded on the "
+                      "model version; a real deployment fixes them before promoting")
+            self.run("The gate refused: the demo overrides it, with the reason recorded",
+                     "promote", "--override", reason)
+            self.summary.append("the promotion gate refused a model (see its reasons above); "
+                                "the demo overrode it with a recorded reason")
+
+    def run(self, title: str, *args: str, capture: bool = False, check: bool = True) -> str:
         self.step_no += 1
         cmd = ["safetynet", *args]
         print(f"\n\033[1m[{self.step_no}] {title}\033[0m\n    $ {shlex.join(cmd)}", flush=True)
         t0 = time.perf_counter()
         exe = [sys.executable, "-m", "safetynet.cli", *args]
         proc = subprocess.run(exe, text=True, capture_output=capture)
+        if proc.returncode != 0 and not check:
+            return "refused"
         if proc.returncode != 0:
             if capture:
                 print(proc.stdout, proc.stderr, sep="\n")
@@ -107,7 +125,7 @@ def sample_requests(demo: Demo, household: str) -> None:
             print(f"\n    POST /score ({lang}): household {result['household_id']} "
                   f"risk {result['risk_score']:.3f} tier {result['risk_tier']}")
             for r in result["reasons"][:3]:
-                print(f"      - {r['sentence']}  ({r['contribution']:+.2f} log-odds)")
+                print(f"      - {r['text']}  ({r['contribution']:+.2f} log-odds)")
         demo.summary.append(f"service answered on {base} (stopped now; `safetynet serve` "
                             "starts it again, the caseworker page is at /caseworker/)")
     finally:
@@ -143,7 +161,7 @@ def main() -> None:
     demo.run("Train: temporal folds, LightGBM vs baselines, calibration, fairness, MLflow",
              "train", "--features", str(features), "--truth", str(city),
              "--no-compare-unconstrained")
-    demo.run("Promote the challenger if it passes the gate", "promote")
+    demo.promote("Promote the challenger if it passes the gate", first=True)
     demo.run(f"Monitor {backtest:%Y-%m}: rescore everyone, alerts, worklists, drift",
              "monitor", "--as-of", backtest.isoformat(), "--features", str(features))
     demo.run("The worklists of that month", "worklists", "--as-of", backtest.isoformat(),
@@ -155,17 +173,17 @@ def main() -> None:
              str(visits))
     demo.run("Retrain with the outcomes as labels", "train", "--features", str(features),
              "--truth", str(city), "--no-compare-unconstrained")
-    demo.run("Promote the retrained challenger if it beats the champion", "promote")
+    demo.promote("Promote the retrained challenger if it beats the champion", first=False)
     demo.run(f"Monitor {latest:%Y-%m}: this month's worklists", "monitor", "--as-of",
              latest.isoformat(), "--features", str(features))
     demo.run("Report: realized precision, exclusion error, time to visit, disagreement",
              "report")
-    import pandas as pd
+    from safetynet.monitoring.schema import get_engine
+    from safetynet.monitoring.worklists import load_worklist
 
-    top = pd.read_parquet(features, columns=["household_key", "district", "as_of_date"])
-    top = top[top["as_of_date"] == top["as_of_date"].max()]
-    demo.district = str(top["district"].iloc[0])
-    sample_requests(demo, str(top["household_key"].iloc[0]))
+    top = load_worklist(get_engine(), latest).iloc[0]  # the highest-priority household now
+    demo.district = str(top["district"])
+    sample_requests(demo, str(top["household_key"]))
 
     minutes = (time.perf_counter() - demo.started) / 60
     print(f"""

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -97,10 +98,17 @@ def feature_texts(names: Sequence[str]) -> dict[str, FeatureText]:
 
 def rows_to_matrix(rows: Sequence[dict[str, Any]], features: Sequence[str]) -> np.ndarray:
     """Model matrix in the model's feature order; absent or None values become NaN."""
-    X = np.array(
-        [[row.get(f) for f in features] for row in rows], dtype=float
-    ) if rows else np.empty((0, len(features)))
-    return X.reshape(len(rows), len(features))
+    if not rows:
+        return np.empty((0, len(features)))
+    if len(features) == 1:
+        name = features[0]
+        return np.array([row.get(name) for row in rows], dtype=float).reshape(-1, 1)
+    pick = itemgetter(*features)  # C-level lookups: half the cost of a row.get comprehension
+    try:
+        values = [pick(row) for row in rows]
+    except KeyError:  # a row lacks a feature: absent means missing
+        values = [[row.get(f) for f in features] for row in rows]
+    return np.array(values, dtype=float).reshape(len(rows), len(features))
 
 
 def _compute(

@@ -5,10 +5,13 @@ Endpoints: POST /score, POST /explain, POST /reload (admin); BentoML adds /healt
 endpoint) and /docs.json (OpenAPI). Run with `safetynet serve` or
 `bentoml serve safetynet.serving.service:SafetyNet`.
 
-Endpoints are `async` and compute inline for small batches: a one-household request
-costs well under a millisecond of NumPy and LightGBM, less than a thread hop, and
-BentoML runs sync endpoints one at a time per worker (threads=1 by default). Large
-batches go to a worker thread so they do not stall the event loop.
+Endpoints are `async` and compute on the event loop for small batches: a one-household
+request costs well under a millisecond of NumPy and LightGBM, less than a thread hop, and
+BentoML runs sync endpoints one at a time per worker (threads=1 by default). Small /score
+requests in flight together are scored as one batch (`batching.ScoreBatcher`) and their
+audit rows committed in one transaction (`batching.LoopGroupCommit`); large batches go to
+a worker thread so they do not stall the event loop. Measured effects and what did not
+help: docs/api.md (Performance) and benchmarks/results/serving.md.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from safetynet.config import get_settings, load_policy
 from safetynet.serving.audit import AuditLog, audit_entry
+from safetynet.serving.batching import LoopGroupCommit, ScoreBatcher
 from safetynet.serving.caseworker import app as caseworker_app
 from safetynet.serving.db import get_engine, migrate
 from safetynet.serving.features import FeatureSource, open_feature_source, rows_to_matrix
@@ -105,7 +109,9 @@ class SafetyNet:
         engine = get_engine(settings)
         self.keys = KeyCache(engine, ttl=settings.serve_key_cache_seconds)
         self.audit = AuditLog(engine)
+        self.audit_commit = LoopGroupCommit(self.audit.write_many_inline)
         self.scorer = Scorer(load_policy(), reasons=settings.serve_reasons)
+        self.batcher = ScoreBatcher(self.scorer)
         self.source: FeatureSource | None = open_feature_source(settings)
         self.models = ModelHolder(settings)
         self.models.watch(settings.serve_model_poll_seconds)
@@ -188,8 +194,8 @@ class SafetyNet:
         entry = audit_entry(endpoint, ids, who.key_id, who.role, getattr(bundle, "name", None),
                             getattr(bundle, "version", None), status)
         try:
-            if self.audit.inline:  # SQLite: a direct commit beats two thread hand-overs
-                self.audit.write_inline(entry)
+            if self.audit.inline:  # SQLite: a commit on the loop beats two thread hand-overs
+                await self.audit_commit.write(entry)
             else:  # PostgreSQL: group commit in the writer thread, off the event loop
                 await asyncio.wrap_future(self.audit.submit(entry))
         except Exception as exc:
@@ -226,9 +232,12 @@ class SafetyNet:
             else:
                 batch = self._records(records or [], features, who)
                 ids = batch.ids
-            results = await self._run(n, self.scorer.score, bundle, batch, lang)
-            body = await self._run(n, _dump, ScoreResponse, {"results": results},
-                                   n <= INLINE_ROWS)
+            if n <= INLINE_ROWS:  # coalesced with other small requests in flight
+                results = await self.batcher.score(bundle, batch, lang)
+                body = _dump(ScoreResponse, {"results": results}, False)
+            else:
+                body = await anyio.to_thread.run_sync(_score_json, self.scorer, bundle, batch,
+                                                      lang)
             await self._audit("/score", ids, who, bundle, 200)
             return Response(body, media_type="application/json")  # type: ignore[return-value]
         except ApiError as err:
@@ -287,14 +296,18 @@ class SafetyNet:
             return err.response()  # type: ignore[return-value]
 
 
+def _score_json(scorer: Scorer, bundle: Any, batch: Batch, lang: str) -> bytes:
+    """The /score body for a large batch, scored and serialised in one worker thread."""
+    return _dump(ScoreResponse, {"results": scorer.score(bundle, batch, lang)}, False)
+
+
 def _dump(model: type, data: dict[str, Any], validate: bool = True) -> bytes:
     """Serialise a response body built by the scorer.
 
-    Small responses are validated against the response model (~0.03 ms: keeps the schema
-    honest on every request the tests and schemathesis make). Large ones skip the per-row
-    pydantic re-validation, which cost ~620 ms for 1,000 households against ~10 ms for
-    pydantic-core's Rust JSON encoder on the same plain dicts (same keys, same values: the
-    scorer builds both).
+    `validate=False` (/score) skips the per-row pydantic re-validation, which cost ~620 ms
+    for 1,000 households against ~35 ms for pydantic-core's Rust JSON encoder on the same
+    plain dicts, and ~6% of a one-household request's CPU. The output is identical (a test
+    checks /score bodies against ScoreResponse); /explain (one row) still validates.
     """
     if validate:
         return model.model_validate(data).model_dump_json().encode()

@@ -136,3 +136,18 @@ def test_worse_or_unfair_challenger_changes_nothing_and_rollback(trained):
     assert not r.promoted and "no previous champion" in r.reasons[0]
     assert _state(client) == before
     assert unfair.version != worse.version
+
+
+def test_override_promotes_a_failing_challenger_and_records_why(trained):
+    settings, table, _weak, _strong = trained
+    configure(settings)
+    client = MlflowClient()
+    strict = FairnessPolicy(low=0.99, high=1.01, min_positives=1)
+    unfair = train_and_log(table, spec(), config(fairness=strict), settings=settings,
+                           policy=POLICY, model_name=NAME)
+    assert not P.decide(client, NAME, POLICY).promoted
+    d = P.promote(client, NAME, POLICY, override="demo: show the loop")
+    assert d.promoted and d.reasons[0].startswith("OVERRIDDEN")
+    assert str(client.get_registered_model(NAME).aliases["champion"]) == unfair.version
+    tag = client.get_model_version(NAME, unfair.version).tags["promotion_override"]
+    assert "demo: show the loop" in tag and "fairness" in tag

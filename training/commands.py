@@ -107,6 +107,8 @@ def promote(
     model_name: str = typer.Option(None, "--model-name", help="Registered model name (default: "
                                    "SAFETYNET_MODEL_NAME)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the decision, change nothing."),
+    override: str = typer.Option(None, "--override", help="Promote even if the gate fails, "
+                                 "with this written reason (kept on the model version)."),
 ) -> None:
     """Move alias challenger -> champion if it beats the champion and passes fairness."""
     from mlflow import MlflowClient
@@ -125,7 +127,8 @@ def promote(
         typer.echo(f"no registered model {name!r} at {settings.tracking_uri}", err=True)
         raise typer.Exit(2) from exc
     policy = load_policy()
-    decision = P.decide(client, name, policy) if dry_run else P.promote(client, name, policy)
+    decision = (P.decide(client, name, policy) if dry_run
+                else P.promote(client, name, policy, override=override))
     if dry_run and decision.promoted:
         typer.echo("dry run: the gate passes; nothing changed")
         typer.echo("\n".join(f"  - {r}" for r in decision.reasons))

@@ -7,12 +7,21 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from safetynet.training.calibration import reliability_curve
-from safetynet.training.metrics import precision_at_k_curve
+# District names are Chinese: use a CJK font where one is installed (Debian: fonts-noto-cjk or
+# fonts-wqy-microhei); without one the glyphs show as boxes, which is not worth a warning each.
+plt.rcParams["font.sans-serif"] = [
+    "DejaVu Sans", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Source Han Sans SC",
+]
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+
+from safetynet.training.calibration import reliability_curve  # noqa: E402
+from safetynet.training.metrics import precision_at_k_curve  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -136,11 +136,25 @@ def decide(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
     return d
 
 
-def promote(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
-    """Move `champion` to the challenger if the gate passes; otherwise change nothing."""
+def promote(
+    client: Any, name: str, policy: Mapping[str, Any], override: str | None = None
+) -> Decision:
+    """Move `champion` to the challenger if the gate passes; otherwise change nothing.
+
+    `override` (a person's written reason) promotes a challenger that failed the gate; the
+    reason and the failed checks are kept on the model version (`promotion_override`), so the
+    decision stays accountable and shows in the model's history.
+    """
     d = decide(client, name, policy)
     if not d.promoted:
-        return d
+        if not override or d.challenger is None:
+            return d
+        if d.champion_before == d.challenger:
+            return d
+        d.reasons.insert(0, f"OVERRIDDEN by a person: {override}")
+        d.promoted = True
+        client.set_model_version_tag(name, d.challenger, "promotion_override",
+                                     "; ".join(d.reasons))
     history = _history(client, name)
     if d.champion_before and (not history or history[-1] != d.champion_before):
         history.append(d.champion_before)
