@@ -259,8 +259,9 @@ def main() -> None:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     cmd = [sys.executable, __file__, "--child", "--store", str(args.store), "--out",
            str(args.out), "--threads", str(args.threads), "--memory-limit", args.memory_limit]
-    result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                       cwd=ROOT).stdout.strip().splitlines()[-1])
+    # the child's stderr is not captured, so a failure shows its error
+    child = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    result = json.loads(child.stdout.strip().splitlines()[-1])
     lines = [
         "# bench_features: household features at 12 monthly as-of dates",
         "",

@@ -160,7 +160,7 @@ def main() -> None:
              "--sample", "3")
     demo.run("Train: temporal folds, LightGBM vs baselines, calibration, fairness, MLflow",
              "train", "--features", str(features), "--truth", str(city),
-             "--no-compare-unconstrained")
+             "--no-compare-unconstrained", "--trials", "6")
     demo.promote("Promote the challenger if it passes the gate", first=True)
     demo.run(f"Monitor {backtest:%Y-%m}: rescore everyone, alerts, worklists, drift",
              "monitor", "--as-of", backtest.isoformat(), "--features", str(features))
@@ -172,7 +172,7 @@ def main() -> None:
     demo.run("Record the visit outcomes in the feedback store", "feedback", "import",
              str(visits))
     demo.run("Retrain with the outcomes as labels", "train", "--features", str(features),
-             "--truth", str(city), "--no-compare-unconstrained")
+             "--truth", str(city), "--no-compare-unconstrained", "--trials", "6")
     demo.promote("Promote the retrained challenger if it beats the champion", first=False)
     demo.run(f"Monitor {latest:%Y-%m}: this month's worklists", "monitor", "--as-of",
              latest.isoformat(), "--features", str(features))
