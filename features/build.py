@@ -30,9 +30,13 @@ def connect(store_dir: Path, *, threads: int | None = None,
             memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the store's tables as views (and, in table
     `_single_version`, the tables holding one version per key)."""
+    from safetynet.config import get_settings
+
     from .views import register_store_views
 
-    con = duckdb.connect()
+    # DuckDB spills to ./.tmp by default; keep every byte under $SAFETYNET_HOME instead
+    spill = get_settings().home / "tmp" / "duckdb"
+    con = duckdb.connect(config={"temp_directory": str(spill)})
     con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")

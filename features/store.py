@@ -50,7 +50,8 @@ class OfflineStore:
     """Read access to the committed deliveries under `settings.store_dir`."""
 
     def __init__(self, settings: Settings | None = None, root: Path | None = None):
-        self.root = Path(root) if root else (settings or get_settings()).store_dir
+        self.settings = settings or get_settings()
+        self.root = Path(root) if root else self.settings.store_dir
 
     @property
     def deliveries_dir(self) -> Path:
@@ -111,7 +112,8 @@ class OfflineStore:
 
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per contract table (see `create_views`)."""
-        con = duckdb.connect(database)
+        spill = self.settings.home / "tmp" / "duckdb"  # not ./.tmp: all state under home
+        con = duckdb.connect(database, config={"temp_directory": str(spill)})
         self.create_views(con)
         return con
 
