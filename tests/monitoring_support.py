@@ -101,7 +101,10 @@ def register_champion(booster, settings, alias: str = "champion") -> str:  # typ
     import mlflow
     from mlflow import MlflowClient
 
+    # both globals: training.tracking.configure sets the registry URI too, and a registry
+    # URI left over from an earlier test would send this model to another test's registry
     mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
     exp_id = mlflow.create_experiment(
         "monitoring-test", artifact_location=settings.artifact_root.resolve().as_uri()
     )

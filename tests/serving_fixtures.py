@@ -52,7 +52,10 @@ def register(booster: lgb.Booster, settings: Settings, alias: str = "champion",
     import mlflow
     from mlflow import MlflowClient
 
+    # both globals: training.tracking.configure sets the registry URI too, and a registry
+    # URI left over from an earlier test would send this model to another test's registry
     mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
     name = "serving-test"
     exp = mlflow.get_experiment_by_name(name)
     exp_id = exp.experiment_id if exp else mlflow.create_experiment(
