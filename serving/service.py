@@ -33,6 +33,7 @@ from safetynet.serving.caseworker import app as caseworker_app
 from safetynet.serving.db import get_engine, migrate
 from safetynet.serving.features import FeatureSource, open_feature_source, rows_to_matrix
 from safetynet.serving.keys import KeyCache, Principal
+from safetynet.serving.lang import language
 from safetynet.serving.model import ModelHolder
 from safetynet.serving.schemas import (
     ExplainRequest,
@@ -59,25 +60,6 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
         return JSONResponse({"error": self.message}, status_code=self.status, headers=headers)
-
-
-def language(header: str | None) -> str:
-    """'zh' or 'en' from an Accept-Language header (highest q wins; default en)."""
-    best, best_q = "en", -1.0
-    for part in (header or "").split(","):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in ("zh", "en"):
-            continue
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        if q > best_q:
-            best, best_q = primary, q
-    return best
 
 
 def _listing(names: list[str], limit: int = 10) -> str:

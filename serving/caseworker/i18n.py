@@ -6,7 +6,8 @@ programme names already come in both languages from the feature definitions and 
 
 from __future__ import annotations
 
-LANGS = ("en", "zh")
+from safetynet.serving.lang import LANGS, language
+
 LANG_COOKIE = "sn_cw_lang"
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -187,21 +188,7 @@ def pick_language(query: str | None, cookie: str | None, accept_language: str | 
     for choice in (query, cookie):
         if choice in LANGS:
             return choice
-    best, best_q = "en", -1.0
-    for part in (accept_language or "").split(","):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in LANGS:
-            continue
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        if q > best_q:
-            best, best_q = primary, q
-    return best
+    return language(accept_language)
 
 
 def translator(lang: str):  # type: ignore[no-untyped-def]
