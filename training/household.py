@@ -52,6 +52,26 @@ def read_features(
     return build_features(as_of, settings.store_dir)
 
 
+def with_indicator_flags(features: pd.DataFrame, policy: Mapping[str, Any]) -> pd.DataFrame:
+    """Add one 0/1 column `ind_<indicator>` per early-warning indicator (the feature store's
+    rules), for the indicator-count baseline. They are never model features."""
+    from safetynet.features.indicators import compute_indicators
+
+    raised = compute_indicators(features, dict(policy))
+    keys = ["household_key", "as_of_date"]
+    if raised.empty:
+        return features
+    flags = (raised.assign(as_of_date=pd.to_datetime(raised["as_of_date"]), _on=1)
+             .pivot_table(index=keys, columns="indicator_id", values="_on", aggfunc="max",
+                          fill_value=0)
+             .add_prefix("ind_").reset_index())
+    out = features.assign(_date=pd.to_datetime(features["as_of_date"])).merge(
+        flags.rename(columns={"as_of_date": "_date"}), on=["household_key", "_date"], how="left")
+    names = [c for c in flags.columns if c.startswith("ind_")]
+    out[names] = out[names].fillna(0).astype("int8")
+    return out.drop(columns="_date")
+
+
 def with_feedback_labels(frame: pd.DataFrame, settings: Settings, horizon: int) -> pd.DataFrame:
     """Merge caseworkers' visit outcomes into the programme-entry labels (the closed loop).
 
@@ -83,7 +103,7 @@ def load(
     """Build the onset-cohort training table with labels (and `_truth_prob` given truth)."""
     from safetynet.features.definitions import audit_attribute_names, model_feature_names
 
-    features = read_features(settings, features_path, as_of)
+    features = with_indicator_flags(read_features(settings, features_path, as_of), policy)
     assistance = read_assistance(settings) if assistance is None else assistance
     label_cfg = LabelConfig.from_policy(policy)
     snapshot = pd.Timestamp(pd.to_datetime(assistance["knowledge_date"]).max())
