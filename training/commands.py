@@ -103,18 +103,11 @@ def train(
         typer.echo(outcome.decision.summary())
 
 
-def promote(
-    model_name: str = typer.Option(None, "--model-name", help="Registered model name (default: "
-                                   "SAFETYNET_MODEL_NAME)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the decision, change nothing."),
-    override: str = typer.Option(None, "--override", help="Promote even if the gate fails, "
-                                 "with this written reason (kept on the model version)."),
-) -> None:
-    """Move alias challenger -> champion if it beats the champion and passes fairness."""
+def _registry(model_name: str | None):  # type: ignore[no-untyped-def]
+    """An MLflow client on the configured registry and the model name; exit 2 if absent."""
     from mlflow import MlflowClient
 
-    from safetynet.config import get_settings, load_policy
-    from safetynet.training import promote as P
+    from safetynet.config import get_settings
     from safetynet.training.tracking import configure
 
     settings = get_settings()
@@ -126,6 +119,21 @@ def promote(
     except Exception as exc:
         typer.echo(f"no registered model {name!r} at {settings.tracking_uri}", err=True)
         raise typer.Exit(2) from exc
+    return client, name
+
+
+def promote(
+    model_name: str = typer.Option(None, "--model-name", help="Registered model name (default: "
+                                   "SAFETYNET_MODEL_NAME)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the decision, change nothing."),
+    override: str = typer.Option(None, "--override", help="Promote even if the gate fails, "
+                                 "with this written reason (kept on the model version)."),
+) -> None:
+    """Move alias challenger -> champion if it beats the champion and passes fairness."""
+    from safetynet.config import load_policy
+    from safetynet.training import promote as P
+
+    client, name = _registry(model_name)
     policy = load_policy()
     decision = (P.decide(client, name, policy) if dry_run
                 else P.promote(client, name, policy, override=override))
@@ -143,21 +151,9 @@ def rollback(
                                    "SAFETYNET_MODEL_NAME)."),
 ) -> None:
     """Restore the previous champion (from the registered model's champion history)."""
-    from mlflow import MlflowClient
-
-    from safetynet.config import get_settings
     from safetynet.training import promote as P
-    from safetynet.training.tracking import configure
 
-    settings = get_settings()
-    configure(settings)
-    name = model_name or settings.model_name
-    client = MlflowClient()
-    try:
-        client.get_registered_model(name)
-    except Exception as exc:
-        typer.echo(f"no registered model {name!r} at {settings.tracking_uri}", err=True)
-        raise typer.Exit(2) from exc
+    client, name = _registry(model_name)
     decision = P.rollback(client, name)
     typer.echo("\n".join(decision.reasons))
     if not decision.promoted:
