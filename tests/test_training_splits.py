@@ -140,3 +140,31 @@ def test_truth_is_joined_by_pseudonym_and_last_complete_month(tmp_path):
     got = attach_truth(frame, tmp_path, secret)["_truth_prob"].to_numpy()
     np.testing.assert_allclose(got[:3], [0.1, 0.1, 0.2], rtol=1e-6)
     assert np.isnan(got[3])
+
+
+def test_true_onset_window_follows_the_last_complete_month(tmp_path):
+    """`_truth_onset` is the event `_truth_prob` is the probability of: an onset in months
+    g+1..g+H after the last complete month g; NA when the window runs past the truth."""
+    from safetynet.pseudonym import pseudonym
+    from safetynet.training.evaluation import attach_truth_outcomes
+
+    (tmp_path / "truth").mkdir()
+    months = pd.date_range("2024-01-01", periods=6, freq="MS")
+    pd.DataFrame({
+        "household_id": ["H1"] * 6,
+        "month": months.date,
+        "in_hardship": [False, True, True, False, False, False],
+        "onset": [False, True, False, False, False, False],  # onset in February
+        "onset_prob_6m": [0.5] * 6,
+    }).to_parquet(tmp_path / "truth" / "household_months.parquet")
+    secret = b"test-secret"
+    h1 = pseudonym(secret, "household", "H1")
+    frame = pd.DataFrame({"household_key": [h1] * 4, "as_of_date": pd.to_datetime(
+        ["2024-02-01", "2024-03-01", "2024-03-31", "2024-04-01"])})
+    got = attach_truth_outcomes(frame, tmp_path, secret, horizon=2)
+    # g = Jan: window Feb..Mar holds the onset; g = Feb: Mar..Apr does not (a window that
+    # started at g would); 03-31 and 04-01 both complete March: Apr..May
+    assert got["_truth_onset"].tolist() == [1, 0, 0, 0]
+    assert got["_truth_in_hardship"].tolist() == [False, True, True, True]
+    late = pd.DataFrame({"household_key": [h1], "as_of_date": pd.to_datetime(["2024-06-01"])})
+    assert pd.isna(attach_truth_outcomes(late, tmp_path, secret, horizon=2)["_truth_onset"][0])

@@ -9,6 +9,9 @@ compute oracle metrics (never as a feature):
 - test_truth_precision_at_K: mean true probability among the model's top K, and
   test_oracle_truth_precision_at_K / test_truth_efficiency_at_K the same for the oracle's top K
   (free of label noise and of partial observation).
+
+`attach_truth_outcomes` adds the true onset label and hardship state, for benchmarks that
+separate label noise from what the features can see (benchmarks/bench_oracle_gap.py).
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ PROB_CANDIDATES = ("onset_prob_6m", "onset_prob", "truth_prob")
 TIME_CANDIDATES = ("month", "as_of_date", "period", "date")
 
 
-def read_truth(truth_dir: Path, secret: bytes) -> pd.DataFrame:
-    """(household_key, month period, truth prob) from DIR/truth/household_months.parquet."""
+def _truth_path(truth_dir: Path) -> Path:
     path = Path(truth_dir) / TRUTH_FILE
     if not path.exists() and (Path(truth_dir) / "truth" / TRUTH_FILE).exists():
         path = Path(truth_dir) / "truth" / TRUTH_FILE
     if not path.exists():
         raise FileNotFoundError(f"no truth file at {path}")
+    return path
+
+
+def read_truth(truth_dir: Path, secret: bytes) -> pd.DataFrame:
+    """(household_key, month period, truth prob) from DIR/truth/household_months.parquet."""
+    path = _truth_path(truth_dir)
     cols = [r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
     prob = next((c for c in PROB_CANDIDATES if c in cols), None)
     time = next((c for c in TIME_CANDIDATES if c in cols), None)
@@ -65,3 +73,43 @@ def attach_truth(frame: pd.DataFrame, truth_dir: Path, secret: bytes) -> pd.Data
     out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
     out = out.merge(truth, on=["household_key", "period"], how="left").drop(columns="period")
     return out
+
+
+TRUTH_ONSET_COLUMN = "_truth_onset"
+TRUTH_HARDSHIP_COLUMN = "_truth_in_hardship"
+
+
+def attach_truth_outcomes(
+    frame: pd.DataFrame, truth_dir: Path, secret: bytes, horizon: int = 6
+) -> pd.DataFrame:
+    """`frame` with the simulator's true outcome, aligned like `attach_truth`:
+
+    - `_truth_onset`: 1 if a true hardship spell starts in months g+1..g+horizon (g = the last
+      month completed by the as-of date), the event `_truth_prob` is the probability of; NA
+      when the window runs past the simulated months;
+    - `_truth_in_hardship`: the household is in a true hardship spell at the end of g (such a
+      household cannot have an onset until it recovers, yet may still enter assistance).
+
+    Benchmarks only (never features, never training labels of a served model).
+    """
+    path = _truth_path(truth_dir)
+    truth = duckdb.sql(
+        f"""
+        SELECT household_id, CAST(month AS DATE) AS t, in_hardship AS h,
+          sum(CAST(onset AS INTEGER)) OVER w AS n_onset, count(*) OVER w AS n_months
+        FROM read_parquet('{path}')
+        WINDOW w AS (PARTITION BY household_id ORDER BY month
+                     ROWS BETWEEN 1 FOLLOWING AND {int(horizon)} FOLLOWING)
+        """
+    ).df()
+    truth["household_key"] = pseudonymize(secret, "household", truth["household_id"].astype(str))
+    truth["period"] = pd.to_datetime(truth["t"]).dt.to_period("M")
+    onset = (truth["n_onset"] > 0).astype("Int8")
+    truth[TRUTH_ONSET_COLUMN] = onset.where(truth["n_months"] == horizon, pd.NA)
+    truth[TRUTH_HARDSHIP_COLUMN] = truth["h"].astype(bool)
+    out = frame.copy()
+    as_of = pd.to_datetime(out["as_of_date"])
+    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
+    keep = ["household_key", "period", TRUTH_ONSET_COLUMN, TRUTH_HARDSHIP_COLUMN]
+    return out.merge(truth[keep], on=["household_key", "period"], how="left").drop(
+        columns="period")
