@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/bench_ingest.py --households 100000 [--format parquet]
         [--generator synthetic|simulator] [--keep DIR]
+    .venv/bin/python benchmarks/bench_ingest.py --city /work/bench/city1m --format parquet
+
+`--city DIR` ingests an already generated city (generation is skipped and reported as
+"reused"; households and rows per table come from its manifest.json), so a large figure can
+be re-measured without regenerating the city. The city is only read.
 
 The city comes from the simulator (`safetynet.simulator.simulate`) when it is available,
 else from the synthetic generator below, which writes the largest tables at realistic sizes
@@ -106,6 +111,18 @@ def simulated_city(out: Path, households: int, fmt: str) -> dict[str, int]:
     return {f["table"]: f["rows"] for f in manifest["files"]}
 
 
+def city_rows(city: Path) -> tuple[int | None, str, dict[str, int]]:
+    """Households, generator and rows per table of an existing city, from its manifest."""
+    doc = json.loads((city / "manifest.json").read_text(encoding="utf-8"))
+    files = doc.get("files", {})
+    if isinstance(files, dict):  # the synthetic generator's {path: {"rows": n}}
+        rows = {Path(k).stem: int(v.get("rows", 0)) for k, v in files.items()}
+    else:  # the simulator's list of entries
+        rows = {f["table"]: int(f["rows"]) for f in files}
+    gen = "simulator" if "simulator_version" in doc else "synthetic"
+    return doc.get("households"), gen, rows
+
+
 def run_ingest(city: Path, home: Path, fmt: str) -> tuple[float, float, float, str]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (GB) of `safetynet ingest` in a
     fresh process. CPU seconds are the figure to compare on a shared, loaded machine."""
@@ -126,6 +143,9 @@ def main() -> None:
     ap.add_argument("--format", choices=("csv", "parquet"), default="csv")
     ap.add_argument("--generator", choices=("auto", "synthetic", "simulator"), default="auto")
     ap.add_argument("--keep", type=Path, help="Keep the city and home in this directory.")
+    ap.add_argument("--city", type=Path,
+                    help="Ingest this already generated city instead of generating one "
+                         "(it is only read; the store goes to a temporary home).")
     args = ap.parse_args()
     gen = args.generator
     if gen == "auto":
@@ -137,28 +157,38 @@ def main() -> None:
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     city, home = base / "city", base / "home"
     shutil.rmtree(home, ignore_errors=True)
-    t0 = time.perf_counter()
-    make = simulated_city if gen == "simulator" else synthetic_city
-    rows = make(city, args.households, args.format)
-    gen_s = time.perf_counter() - t0
+    if args.city:
+        city = args.city
+        if not (city / "manifest.json").exists():
+            raise SystemExit(f"--city {city}: no manifest.json (not a generated city)")
+        households, gen, rows = city_rows(city)
+        args.households = households or args.households
+        gen_text = "reused"
+    else:
+        t0 = time.perf_counter()
+        make = simulated_city if gen == "simulator" else synthetic_city
+        rows = make(city, args.households, args.format)
+        gen_text = f"{time.perf_counter() - t0:.0f}"
     wall, cpu, peak, out = run_ingest(city, home, args.format)
     load = os.getloadavg()[0]
     total = sum(rows.values())
     size = sum(p.stat().st_size for p in city.rglob("*") if p.is_file()) / 1e9
     lines = [
         f"## {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {args.households:,} households, "
-        f"{gen} city, {args.format}",
+        f"{gen} city{' (reused)' if args.city else ''}, {args.format}",
         "",
         "| households | input rows | input GB | generate s | ingest wall s | ingest CPU s "
         "| rows/s (wall) | peak RSS GB | load avg |",
         "|---|---|---|---|---|---|---|---|---|",
-        f"| {args.households:,} | {total:,} | {size:.2f} | {gen_s:.0f} | {wall:.1f} | "
+        f"| {args.households:,} | {total:,} | {size:.2f} | {gen_text} | {wall:.1f} | "
         f"{cpu:.1f} | {total / wall:,.0f} | {peak:.2f} | {load:.1f} |",
         "",
         "Rows per table: " + ", ".join(f"{k} {v:,}" for k, v in rows.items() if v),
         "",
-        f"Command: `.venv/bin/python benchmarks/bench_ingest.py --households {args.households} "
-        f"--format {args.format} --generator {gen}`",
+        "Command: `.venv/bin/python benchmarks/bench_ingest.py "
+        + (f"--city {args.city} " if args.city
+           else f"--households {args.households} --generator {gen} ")
+        + f"--format {args.format}`",
         "",
     ]
     text = "\n".join(lines)

@@ -49,7 +49,11 @@ def upsert_identity(path: Path, duck: duckdb.DuckDBPyConnection) -> None:
                    f"({', '.join('?' * len(names))}) ON CONFLICT({key}) DO UPDATE SET "
                    + ", ".join(f"{c} = excluded.{c}" for c in names[1:])
                    + f" WHERE excluded.knowledge_date >= {name}.knowledge_date")
-            cur = duck.execute(f"SELECT {', '.join(names[:-1])}, "
-                               f"CAST(knowledge_date AS VARCHAR) FROM work_{name} WHERE _r IS NULL")
-            while rows := cur.fetchmany(BATCH):
-                con.executemany(sql, rows)
+            # in key order: SQLite then appends to its primary-key index instead of
+            # jumping around it; columns via Arrow are cheaper than DB-API row tuples
+            reader = duck.sql(
+                f"SELECT {', '.join(names[:-1])}, CAST(knowledge_date AS VARCHAR) "
+                f"FROM work_{name} WHERE _r IS NULL ORDER BY {key}").to_arrow_reader(BATCH)
+            for batch in reader:
+                con.executemany(sql, zip(*(col.to_pylist() for col in batch.columns),
+                                         strict=True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from safetynet.ids import normalize_series
+from safetynet.ids import normalize_series_legacy
 from safetynet.pseudonym import pseudonymize
 
 ID_DETAILS = {  # reason -> ledger detail (the ID itself is personal and never recorded)
@@ -27,9 +27,7 @@ def id_map(raw_ids: pd.Series, secret: bytes) -> pd.DataFrame:
     `legacy` marks valid 15-digit numbers converted to 18 characters.
     """
     raw = pd.Series(raw_ids.dropna().unique(), dtype="string")
-    norm, why = normalize_series(raw)
-    stripped = raw.str.replace(r"[\s\-]", "", regex=True)
-    legacy = stripped.str.len().eq(15) & norm.notna()
+    norm, why, legacy = normalize_series_legacy(raw)
     out = pd.DataFrame({
         "raw": raw,
         "person_key": pseudonymize(secret, "person", norm),

@@ -4,10 +4,12 @@ Everything here is about whole files. A problem that makes a file unusable raise
 `DeliveryError` naming the file, before anything is written. Row-level problems are left to
 `safetynet.features.ingest`, which puts them in the reject ledger.
 
-Raw tables are loaded into DuckDB with every column as VARCHAR plus `_line`: the 1-based line
+Raw tables are loaded into DuckDB with the contract columns plus `_line`: the 1-based line
 of the record in the source file, header = line 1 (for Parquet: row number + 1, as if the file
 had a header). Lines count records as DuckDB's CSV reader does: a blank line or a line break
-inside a quoted field does not start a new line number.
+inside a quoted field does not start a new line number. CSV columns are VARCHAR; Parquet
+columns keep their stored types, and the typed stage treats each value exactly as its text
+(`CAST(value AS VARCHAR)`) would be treated.
 """
 
 from __future__ import annotations
@@ -204,7 +206,8 @@ def check_columns(src: SourceFile, columns: list[str]) -> None:
 
 
 def load_raw(con: duckdb.DuckDBPyConnection, src: SourceFile, name: str, workdir: Path) -> int:
-    """Create DuckDB table `name` (_line BIGINT, every contract column VARCHAR).
+    """Create DuckDB table or view `name` (_line BIGINT, the contract columns: VARCHAR for
+    CSV, the stored types for Parquet).
 
     Returns the number of records read, including structurally malformed ones, which are
     stored in table `<name>_malformed` (_line, detail).
@@ -270,7 +273,7 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile, name: str) ->
         raise DeliveryError(src.relpath, f"unreadable Parquet file "
                             f"({str(exc).splitlines()[0]})") from exc
     check_columns(src, cols)
-    select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in src.table.column_names)
+    select = ", ".join(f'"{c}"' for c in src.table.column_names)
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT file_row_number + 2 AS _line, "

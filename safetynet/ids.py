@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"  # indexed by (sum of weighted digits) mod 11
@@ -109,12 +111,69 @@ def normalize_series(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     `reason` is NA where valid, else one of 'missing_id', 'malformed_id',
     'invalid_birth_date', 'invalid_id_check'.
     """
+    normalized, reason, _legacy = normalize_series_legacy(raw)
+    return normalized, reason
+
+
+def normalize_series_legacy(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """`normalize_series` plus a boolean column: valid legacy 15-digit numbers (converted).
+
+    Nearly all IDs arrive as plain ASCII: 17 digits and 0-9, X or x, or 15 legacy digits.
+    For these nothing is stripped, and upper-casing can only change a trailing x, so they
+    are checked on byte arrays (same rules, same `pd.to_datetime` for the birth date); every
+    other value takes the general path.
+    """
+    s = raw.astype("string")
+    arrow = pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())
+    plain18, plain15 = (
+        pc.fill_null(pc.match_substring_regex(arrow, pattern), False).to_numpy(
+            zero_copy_only=False) for pattern in (r"^[0-9]{17}[0-9Xx]$", r"^[0-9]{15}$"))
+    rest = ~(plain18 | plain15)
+    if rest.all():
+        return _normalize_general(s)
+    reason = pd.Series(pd.NA, index=s.index, dtype="string")
+    normalized = pd.Series(pd.NA, index=s.index, dtype="string")
+    legacy = pd.Series(plain15, index=s.index)
+    for mask, width in ((plain18, 18), (plain15, 15)):
+        if not mask.any():
+            continue
+        codes = np.array(s[mask].tolist(), dtype=f"S{width}").view(np.uint8).reshape(-1, width)
+        if width == 15:  # legacy: insert the century; the check character is computed
+            codes = np.hstack([codes[:, :6], np.full((len(codes), 2), [49, 57], np.uint8),
+                               codes[:, 6:], np.zeros((len(codes), 1), np.uint8)])
+        ymd = np.ascontiguousarray(codes[:, 6:14]).view("S8").ravel().astype("U8")
+        bad_date = pd.to_datetime(pd.Series(ymd, dtype="string"), format="%Y%m%d",
+                                  errors="coerce").isna().to_numpy()
+        total = (codes[:, :17].astype(np.int64) - 48) @ np.asarray(_WEIGHTS, dtype=np.int64)
+        expected = np.frombuffer(_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
+        if width == 15:
+            codes[:, 17] = expected
+            wrong_check = np.zeros(len(codes), dtype=bool)
+        else:
+            codes[:, 17] = np.where(codes[:, 17] == ord("x"), ord("X"), codes[:, 17])
+            wrong_check = codes[:, 17] != expected
+        why = np.where(bad_date, "invalid_birth_date",
+                       np.where(wrong_check, "invalid_id_check", None)).astype(object)
+        reason[mask] = pd.array(why, dtype="string")
+        text = codes.view("S18").ravel().astype("U18").astype(object)
+        text[bad_date | wrong_check] = None
+        normalized[mask] = pd.array(text, dtype="string")
+    if rest.any():
+        norm_r, reason_r, legacy_r = _normalize_general(s[rest])
+        normalized[rest], reason[rest] = norm_r, reason_r
+        legacy[rest] = legacy_r.to_numpy(dtype=bool)
+    return normalized, reason, legacy & normalized.notna()
+
+
+def _normalize_general(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     s = raw.astype("string").str.replace(_SPACES.pattern, "", regex=True).str.upper()
     reason = pd.Series(pd.NA, index=s.index, dtype="string")
     reason[s.isna() | (s == "")] = "missing_id"
 
-    legacy = s.str.fullmatch(r"\d{15}").fillna(False)
-    s = s.where(~legacy, s.str[:6] + "19" + s.str[6:])  # 17 digits now; check char appended below
+    legacy = s.str.fullmatch(r"\d{15}").fillna(False).astype(bool)
+    if legacy.any():  # 17 digits now; check char appended below
+        old = s[legacy]
+        s[legacy] = old.str[:6] + "19" + old.str[6:]
     shaped18 = s.str.fullmatch(r"\d{17}[\dX]").fillna(False)
     shaped = shaped18 | legacy
     reason[reason.isna() & ~shaped] = "malformed_id"
@@ -127,7 +186,9 @@ def normalize_series(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     expected = pd.Series(pd.NA, index=s.index, dtype="string")
     if ok.any():
         expected[ok] = check_chars(s[ok].str[:17].astype(str))
-    s = s.where(~(legacy & ok), s + expected)
+    upgrade = legacy & ok
+    if upgrade.any():
+        s[upgrade] = s[upgrade] + expected[upgrade]
     reason[reason.isna() & ok & ~legacy & (s.str[17] != expected)] = "invalid_id_check"
     normalized = s.where(reason.isna())
-    return normalized, reason
+    return normalized, reason, legacy & normalized.notna()
