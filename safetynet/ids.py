@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ class InvalidResidentId(ValueError):
 
 def check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character for the first 17 digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise InvalidResidentId("need exactly 17 digits to compute a check character")
     return _CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 
@@ -37,7 +38,7 @@ def normalize(raw: str) -> str:
 
     Raises InvalidResidentId if the result is not a valid 18-character number.
     """
-    s = _SPACES.sub("", str(raw)).upper()
+    s = _SPACES.sub("", unicodedata.normalize("NFKC", str(raw))).upper()
     if len(s) == 15:
         s = upgrade_legacy(s)
     _validate18(s)
@@ -55,7 +56,7 @@ def is_valid(raw: str) -> bool:
 
 def upgrade_legacy(id15: str) -> str:
     """Convert a legacy 15-digit number: insert the century '19' and append the check character."""
-    if len(id15) != 15 or not id15.isdigit():
+    if len(id15) != 15 or not (id15.isascii() and id15.isdigit()):
         raise InvalidResidentId("a legacy resident ID number has exactly 15 digits")
     first17 = id15[:6] + "19" + id15[6:]
     _parse_birth_date(first17[6:14])
@@ -79,7 +80,7 @@ def make(region: str, born: dt.date, sequence: int) -> str:
 
 
 def _validate18(s: str) -> None:
-    if len(s) != 18 or not s[:17].isdigit() or s[17] not in "0123456789X":
+    if len(s) != 18 or not (s[:17].isascii() and s[:17].isdigit()) or s[17] not in "0123456789X":
         raise InvalidResidentId("a resident ID number has 17 digits and a check character 0-9 or X")
     _parse_birth_date(s[6:14])
     if check_char(s[:17]) != s[17]:
@@ -166,15 +167,17 @@ def normalize_series_legacy(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Se
 
 
 def _normalize_general(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    s = raw.astype("string").str.replace(_SPACES.pattern, "", regex=True).str.upper()
+    # NFKC: full-width digits and 'Ｘ' (common from Chinese input methods) become ASCII
+    s = (raw.astype("string").str.normalize("NFKC")
+         .str.replace(_SPACES.pattern, "", regex=True).str.upper())
     reason = pd.Series(pd.NA, index=s.index, dtype="string")
     reason[s.isna() | (s == "")] = "missing_id"
 
-    legacy = s.str.fullmatch(r"\d{15}").fillna(False).astype(bool)
+    legacy = s.str.fullmatch(r"[0-9]{15}").fillna(False).astype(bool)
     if legacy.any():  # 17 digits now; check char appended below
         old = s[legacy]
         s[legacy] = old.str[:6] + "19" + old.str[6:]
-    shaped18 = s.str.fullmatch(r"\d{17}[\dX]").fillna(False)
+    shaped18 = s.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False)
     shaped = shaped18 | legacy
     reason[reason.isna() & ~shaped] = "malformed_id"
 

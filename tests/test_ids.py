@@ -65,3 +65,13 @@ def test_vectorised_normalize_agrees_with_scalar():
     for r, n in zip(raw, norm, strict=True):
         if pd.notna(n):
             assert ids.normalize(r) == n
+
+
+def test_full_width_digits_are_normalised_and_other_scripts_rejected():
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in KNOWN_X)  # '１１０…Ｘ' from a Chinese IME
+    arabic_indic = "".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in KNOWN_X)
+    assert ids.normalize(full_width) == KNOWN_X
+    assert not ids.is_valid(arabic_indic)
+    norm, reason = ids.normalize_series(pd.Series([full_width, arabic_indic, KNOWN_X]))
+    assert list(norm.fillna("-")) == [KNOWN_X, "-", KNOWN_X]
+    assert list(reason.fillna("ok")) == ["ok", "malformed_id", "ok"]
