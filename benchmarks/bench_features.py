@@ -1,19 +1,25 @@
 """Benchmark: household features at 12 monthly as-of dates over 36 months of data.
 
-Synthesizes an offline store directly as store Parquet at realistic sizes (default 1,000,000
-households, ~2.6M persons, ~40M contribution rows, ~8M claims, ~12M attendance rows, plus a
+Either times the build on an existing offline store (`--store DIR` holding committed
+deliveries, e.g. a simulated city ingested with `safetynet ingest`: nothing is synthesized and
+the store is only read; the as-of dates default to the 12 month ends up to its latest delivery
+date), or synthesizes a store directly as store Parquet at realistic sizes (default 1,000,000
+households, ~2.6M persons, ~31M contribution rows, ~8M claims, ~14M attendance rows, plus a
 second delivery re-stating 2% of claims and closing unemployment spells, so the
-knowledge-date versioning does real work), then times `write_features` (the feature-build part
-of ingest + features) in a fresh child process and reports its wall time and peak RSS.
+knowledge-date versioning does real work). Then times `write_features` (the feature-build part
+of ingest + features) in a fresh child process and reports its wall time, CPU time and peak
+RSS.
 
+    .venv/bin/python benchmarks/bench_features.py --store /work/bench/home1m/store
     .venv/bin/python benchmarks/bench_features.py [--households 1000000] [--store DIR]
 
-Writes benchmarks/results/bench_features.md.
+Appends a section per run to benchmarks/results/bench_features.md (newest last).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
@@ -222,69 +228,142 @@ def synthesize(store: Path, n: int) -> dict[str, int]:
     return counts
 
 
-def build_child(store: Path, out: Path, threads: int, memory_limit: str) -> None:
+def build_child(store: Path, out: Path, as_of: list[date], threads: int, memory_limit: str,
+                buckets: int) -> None:
     """Runs in a fresh process so peak RSS is the build's own."""
-    from safetynet.features.build import connect, write_features
+    from safetynet.features.build import bucket_count, connect, write_features
 
     con = connect(store, threads=threads, memory_limit=memory_limit or None)
-    con.execute("SET preserve_insertion_order = false")
+    buckets = buckets or bucket_count(con)
     t0 = time.perf_counter()
-    rows = write_features(AS_OF, out, con=con)
+    rows = write_features(as_of, out, con=con, buckets=buckets)
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"rows": rows, "seconds": seconds, "cpu_seconds": usage.ru_utime
-                      + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2}))
+                      + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss / 1024 ** 2,
+                      "buckets": buckets}))
+
+
+def existing_store(store: Path) -> bool:
+    """A store with committed deliveries that this script did not synthesize."""
+    from safetynet.features.store import OfflineStore
+
+    return bool(OfflineStore(root=store).deliveries()) and not any(store.glob(".complete-*"))
+
+
+def store_counts(store: Path) -> dict[str, int]:
+    """Rows per table (all deliveries), from the Parquet footers."""
+    from safetynet.contracts import TABLES
+    from safetynet.features.store import OfflineStore
+
+    con = duckdb.connect()
+    counts = {}
+    for t in TABLES:
+        files = OfflineStore(root=store).files(t.name)
+        if files:
+            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            counts[t.name] = con.execute(
+                f"SELECT SUM(num_rows) FROM parquet_file_metadata([{paths}])").fetchall()[0][0]
+    return counts
+
+
+def month_ends_before(day: date, n: int = 12) -> list[date]:
+    """The `n` month ends on or before `day`, oldest first."""
+    last_of_month = (day + dt.timedelta(days=1)).day == 1
+    out = [day if last_of_month else day.replace(day=1) - dt.timedelta(days=1)]
+    while len(out) < n:
+        out.append(out[-1].replace(day=1) - dt.timedelta(days=1))
+    return out[::-1]
+
+
+def latest_delivery_date(store: Path) -> date:
+    from safetynet.features.store import OfflineStore
+
+    days = [d["delivery_date"] for d in OfflineStore(root=store).deliveries()
+            if d.get("delivery_date")]
+    if not days:
+        raise SystemExit(f"{store}: no delivery date in its reports; pass --as-of")
+    return max(date.fromisoformat(str(d)[:10]) for d in days)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--households", type=int, default=1_000_000)
-    ap.add_argument("--store", type=Path, default=Path("/tmp/safetynet-bench/store"))
+    ap.add_argument("--households", type=int, default=1_000_000,
+                    help="Households to synthesize (ignored for an existing store).")
+    ap.add_argument("--store", type=Path, default=Path("/tmp/safetynet-bench/store"),
+                    help="Store to time; synthesized here unless it holds committed deliveries.")
     ap.add_argument("--out", type=Path, default=Path("/tmp/safetynet-bench/features.parquet"))
+    ap.add_argument("--as-of", default="", help="Comma-separated as-of dates (default: 12 "
+                    "month ends: of 2024 for a synthesized store, else up to the latest "
+                    "delivery date).")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--memory-limit", default="10GB")
+    ap.add_argument("--memory-limit", default="", help="DuckDB memory limit (default: the "
+                    "features_memory_limit setting).")
+    ap.add_argument("--buckets", type=int, default=0,
+                    help="Household hash buckets (default: from features_bucket_households).")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    as_of = [date.fromisoformat(d.strip()) for d in args.as_of.split(",") if d.strip()]
     if args.child:
-        build_child(args.store, args.out, args.threads, args.memory_limit)
+        build_child(args.store, args.out, as_of, args.threads, args.memory_limit, args.buckets)
         return
-    marker = args.store / f".complete-{args.households}"
-    if not marker.exists():
-        print(f"synthesizing {args.households:,} households into {args.store} ...", flush=True)
-        t0 = time.perf_counter()
-        counts = synthesize(args.store, args.households)
-        marker.write_text(json.dumps(counts))
-        print(f"synthesized in {time.perf_counter() - t0:.0f} s", flush=True)
-    counts = json.loads(marker.read_text())
+    if existing_store(args.store):
+        kind = f"existing store `{args.store}` (not synthesized)"
+        counts = store_counts(args.store)
+        as_of = as_of or month_ends_before(latest_delivery_date(args.store))
+    else:
+        marker = args.store / f".complete-{args.households}"
+        if not marker.exists():
+            print(f"synthesizing {args.households:,} households into {args.store} ...",
+                  flush=True)
+            t0 = time.perf_counter()
+            counts = synthesize(args.store, args.households)
+            marker.write_text(json.dumps(counts))
+            print(f"synthesized in {time.perf_counter() - t0:.0f} s", flush=True)
+        kind = f"synthesized store, {args.households:,} households"
+        counts = json.loads(marker.read_text())
+        as_of = as_of or AS_OF
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     cmd = [sys.executable, __file__, "--child", "--store", str(args.store), "--out",
-           str(args.out), "--threads", str(args.threads), "--memory-limit", args.memory_limit]
+           str(args.out), "--threads", str(args.threads), "--memory-limit", args.memory_limit,
+           "--buckets", str(args.buckets), "--as-of", ",".join(map(str, as_of))]
     # the child's stderr is not captured, so a failure shows its error
     child = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    load_end = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    argv = " ".join(["", *sys.argv[1:]])
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# bench_features: household features at 12 monthly as-of dates",
+        f"## {when}: {kind}",
         "",
-        f"Command: `.venv/bin/python benchmarks/bench_features.py --households "
-        f"{args.households} --threads {args.threads} --memory-limit {args.memory_limit}`",
+        f"Command: `.venv/bin/python benchmarks/bench_features.py{argv}`",
         "",
         "| input table | rows |", "|---|---|",
         *(f"| {k} | {v:,} |" for k, v in counts.items()),
         "",
         "| measure | value |", "|---|---|",
-        f"| as-of dates | {len(AS_OF)} ({AS_OF[0]} .. {AS_OF[-1]}) |",
+        f"| as-of dates | {len(as_of)} ({as_of[0]} .. {as_of[-1]}) |",
         f"| feature rows written | {result['rows']:,} |",
+        f"| household hash buckets | {result['buckets']} |",
         f"| feature build wall time | {result['seconds']:.1f} s |",
         f"| feature build CPU time (user+sys, both cores) | {result['cpu_seconds']:.0f} s |",
         f"| feature build peak RSS | {result['peak_rss_gb']:.2f} GB |",
-        f"| machine load average at start | {load} |",
+        f"| machine load average (1 / 5 / 15 min) | start {load}; end {load_end} |",
         "",
-        "Machine: 2 cores, 24 GiB, shared with other work (timings noisy). The build is one "
-        "DuckDB query (`safetynet.features.compile.feature_sql`) streamed to Parquet.",
     ]
     text = "\n".join(lines)
     print(text)
-    (ROOT / "benchmarks" / "results" / "bench_features.md").write_text(text + "\n")
+    results = ROOT / "benchmarks" / "results" / "bench_features.md"
+    previous = results.read_text() if results.exists() else HEADER
+    results.write_text(previous.rstrip("\n") + "\n\n" + text)
+
+
+HEADER = """# bench_features: household features at 12 monthly as-of dates
+
+Runs are appended below, newest last (`benchmarks/bench_features.py`). The build runs in a
+child process; CPU time (user + system) compares across runs better than wall time on the
+shared 2-core machine.
+"""
 
 
 if __name__ == "__main__":

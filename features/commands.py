@@ -84,9 +84,10 @@ def features_build(
     out: Path = typer.Option(..., "--out", help="Feature Parquet file to write (atomically)."),
     threads: int = typer.Option(0, help="DuckDB threads (0 = all cores)."),
     memory_limit: str = typer.Option("", help="DuckDB memory limit, e.g. 8GB (default: "
-                                              "DuckDB's 80% of RAM)."),
+                                              "the features_memory_limit setting)."),
 ) -> None:
-    """Build one row per household and as-of date from the offline store, in one query."""
+    """Build one row per household and as-of date from the offline store (one set-based query
+    per bucket of households; see docs/features.md, "Building at scale")."""
     import time
 
     from .build import connect, write_features

@@ -15,6 +15,7 @@ at T, so a spell whose end was not yet known is open).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 
 import sqlglot
@@ -114,20 +115,86 @@ def _aggregate(spec: Agg) -> str:
     return f"{spec.agg.upper()}({value})"
 
 
-def _lookback(feats: list[Feature]) -> int | None:
-    """Widest window if every aggregate of a source is windowed on its event date, else None
-    (then the join keeps all history up to T)."""
-    widest = 0
-    for f in feats:
-        spec = f.spec
-        if spec.window is None or spec.on is not None or spec.active:  # type: ignore[union-attr]
-            return None
-        w = spec.window  # type: ignore[union-attr]
-        widest = max(widest, w if isinstance(w, int) else w[0])
-    return widest
+@dataclass(frozen=True)
+class _Group:
+    """Aggregates of one source computed by one join (one `agg_` CTE).
+
+    `window` (start, end) joins only rows whose event date is in (T - start months,
+    T - end months]; `pushdown` is a filter on source columns that every aggregate of the
+    group implies. Both only shrink the join; neither changes a value."""
+
+    name: str
+    table: str
+    feats: tuple[Feature, ...]
+    window: tuple[int, int] | None = None
+    pushdown: str | None = None
 
 
-def _source_cte(table: str, feats: list[Feature], bounds: list[int]) -> str:
+def _event_window(spec: Agg) -> tuple[int, int] | None:
+    """(start, end) months if the aggregate reads only rows with event date in that window."""
+    if spec.window is None or spec.on is not None or spec.active:
+        return None
+    w = spec.window
+    return (w, 0) if isinstance(w, int) else w
+
+
+def _empty_is_missing(f: Feature) -> bool:
+    """True if the value over no rows equals the value over rows none of which qualifies
+    (so rows the aggregate never reads may be left out of its join)."""
+    spec = f.spec
+    assert isinstance(spec, Agg)
+    return spec.agg in ("sum", "max", "min") or f.missing.rule == "zero"
+
+
+def _pushable(f: Feature) -> str | None:
+    """The aggregate's filter if it reads source columns only (not members, not T)."""
+    where = f.spec.where  # type: ignore[union-attr]
+    if where and "m." not in where and "{T" not in where and _empty_is_missing(f):
+        return where
+    return None
+
+
+def _per_member(spec: Agg) -> bool:
+    """True if the aggregate needs the per-member step (see `_source_cte`)."""
+    return SOURCES[spec.table].join == "person" and (
+        spec.agg == "members" or (spec.across or _ACROSS[spec.agg]) != _ACROSS[spec.agg])
+
+
+def _groups(table: str, feats: list[Feature]) -> list[_Group]:
+    """Split a source's aggregates so that big tables are joined over as little history,
+    and with as little work per joined row, as the definitions need.
+
+    Aggregates windowed on the event date join only the span of their windows (monthly
+    series lag, so the span ends months before T). Aggregates that read all history, or
+    that need the per-member step while the windowed ones do not, can move to a second join
+    when every one of them filters on source columns (e.g. serious-illness claims): that
+    join keeps only rows passing one of the filters. Window columns (`extra`) see all of a
+    member's rows, so such sources are never restricted."""
+    src = SOURCES[table]
+    whole = [_Group(f"agg_{table}", table, tuple(feats))]
+    if src.join == "members" or src.extra:
+        return whole
+    main = [f for f in feats if _event_window(f.spec) and _empty_is_missing(f)]  # type: ignore[arg-type]
+    side = [f for f in feats if f not in main]
+    if not all(_pushable(f) for f in side):
+        return whole
+    per_member = [f for f in main if _per_member(f.spec)]  # type: ignore[arg-type]
+    if per_member and len(per_member) < len(main) and all(_pushable(f) for f in per_member):
+        main = [f for f in main if f not in per_member]
+        side += per_member
+    pushdown = " OR ".join(f"({w})" for w in dict.fromkeys(_pushable(f) for f in side))
+    if not main:
+        return [_Group(f"agg_{table}", table, tuple(side), pushdown=pushdown)]
+    spans = [_event_window(f.spec) for f in main]  # type: ignore[arg-type]
+    window = (max(s[0] for s in spans), min(s[1] for s in spans))  # type: ignore[index]
+    groups = [_Group(f"agg_{table}", table, tuple(main), window=window)]
+    if side:
+        groups.append(_Group(f"agg_{table}_filtered", table, tuple(side), pushdown=pushdown))
+    return groups
+
+
+def _source_cte(group: _Group, bounds: list[int]) -> str:
+    table, feats = group.table, list(group.feats)
     src = SOURCES[table]
     at = "m.as_of_date"
     cols = MEMBER_COLUMNS if src.join in ("members", "person") else SPINE_COLUMNS
@@ -139,18 +206,21 @@ def _source_cte(table: str, feats: list[Feature], bounds: list[int]) -> str:
         key = "person_key" if src.join == "person" else "household_key"
         frm = "members" if src.join == "person" else "spine"
         pred = [f"s.{key} = m.{key}", _known("s", at), f"s.{src.event} <= {at}"]
-        lookback = _lookback(feats)
-        if lookback is not None:
-            pred.append(f"s.{src.event} > m.t_{lookback}m")
+        if group.window is not None:
+            start, end = group.window
+            pred.append(f"s.{src.event} > m.t_{start}m")
+            if end:
+                pred.append(f"s.{src.event} <= m.t_{end}m")
+        if group.pushdown:
+            pred.append(f"({group.pushdown})")
         extras = "".join(f", {_bind(e, 'm.')} AS {name}" for name, e in src.extra)
         inner = (f"SELECT {m_cols}, s.*{extras} FROM {frm} m JOIN v_{table} s ON "
                  + " AND ".join(pred))
     aggs = [(f.name, _aggregate(f.spec), f.spec) for f in feats]  # type: ignore[arg-type]
-    per_member_needed = any(spec.agg == "members" or (spec.across or _ACROSS[spec.agg])
-                            != _ACROSS[spec.agg] for _, _, spec in aggs)
+    per_member_needed = any(_per_member(spec) for _, _, spec in aggs)  # type: ignore[arg-type]
     if src.join != "person" or not per_member_needed:
         cols_sql = ",\n    ".join(f"{sql} AS {name}" for name, sql, _ in aggs)
-        return (f"agg_{table} AS (SELECT j.m_household_key AS household_key, "
+        return (f"{group.name} AS (SELECT j.m_household_key AS household_key, "
                 f"j.m_as_of_date AS as_of_date,\n    {cols_sql}\n  FROM ({inner}) j "
                 f"GROUP BY j.m_household_key, j.m_as_of_date)")
     # Aggregate per member (person, as-of date), then across the household's members:
@@ -160,7 +230,7 @@ def _source_cte(table: str, feats: list[Feature], bounds: list[int]) -> str:
     across = ",\n    ".join(
         f"{(spec.across or _ACROSS[spec.agg]).upper()}(pm.{name}) AS {name}"
         for name, _, spec in aggs)
-    return (f"agg_{table} AS (SELECT pm.household_key, pm.as_of_date,\n    {across}\n"
+    return (f"{group.name} AS (SELECT pm.household_key, pm.as_of_date,\n    {across}\n"
             f"  FROM (SELECT ANY_VALUE(j.m_household_key) AS household_key, "
             f"j.m_as_of_date AS as_of_date,\n    {per_member}\n  FROM ({inner}) j "
             f"GROUP BY j.m_person_key, j.m_as_of_date) pm "
@@ -212,9 +282,10 @@ def feature_sql(dialect: str = "duckdb", unversioned: frozenset[str] = frozenset
     # Window boundaries T - n months, computed once per as-of date rather than per row.
     raw = [_condition_raw(f.spec) + f.spec.expr for f in FEATURES if isinstance(f.spec, Agg)]
     raw += [e for src in SOURCES.values() for _, e in src.extra]
+    groups = [g for t, feats in by_table.items() for g in _groups(t, feats)]
     bounds = sorted({int(n) for sql in raw for n in _BOUND.findall(sql)}
-                    | {n for feats in by_table.values() if (n := _lookback(feats))})
-    sources = [_source_cte(t, feats, bounds) for t, feats in by_table.items()]
+                    | {n for g in groups if g.window for n in g.window if n})
+    sources = [_source_cte(g, bounds) for g in groups]
     at = "a.as_of_date"
     t_cols = "".join(f", a.t_{n}m" for n in bounds)
     ctes = [_versions(t, t not in unversioned) for t in used_tables()]
@@ -233,11 +304,10 @@ def feature_sql(dialect: str = "duckdb", unversioned: frozenset[str] = frozenset
         f"AND p.registered_date <= {at} AND (p.death_date IS NULL OR p.death_date > {at}))")
     ctes += sources
     joins = "\n".join(
-        f"LEFT JOIN agg_{t} ON agg_{t}.household_key = spine.household_key "
-        f"AND agg_{t}.as_of_date = spine.as_of_date" for t in by_table)
+        f"LEFT JOIN {g.name} ON {g.name}.household_key = spine.household_key "
+        f"AND {g.name}.as_of_date = spine.as_of_date" for g in groups)
     base_cols = ", ".join(
-        _with_missing(f, f"agg_{f.spec.table}.{f.name}") + f" AS {f.name}"
-        for t in by_table for f in by_table[t])
+        _with_missing(f, f"{g.name}.{f.name}") + f" AS {f.name}" for g in groups for f in g.feats)
     ctes.append(f"base AS (SELECT spine.household_key, spine.as_of_date, spine.district, "
                 f"{', '.join('spine.' + c for c in REGISTRY_AUDIT_COLUMNS)}, {base_cols} "
                 f"FROM spine\n{joins})")

@@ -113,6 +113,7 @@ class OfflineStore:
     def connect(self, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per contract table (see `create_views`)."""
         spill = self.settings.home / "tmp" / "duckdb"  # not ./.tmp: all state under home
+        spill.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level
         con = duckdb.connect(database, config={"temp_directory": str(spill)})
         self.create_views(con)
         return con

@@ -128,3 +128,40 @@ def test_build_command_writes_parquet(tmp_path):
     bad = CliRunner().invoke(app, ["features", "build", "--as-of", "2024-02-30", "--out",
                                    str(out)])
     assert bad.exit_code != 0 and "2024-02-30" in bad.output
+
+
+MOVE = {  # P2 moves from H1 to H3 in May; claim C1 is corrected to be P2's (both known later)
+    "persons": [
+        {"person_key": "P2", "household_key": "H3", "sex": "F", "birth_date": date(1982, 1, 1),
+         "relation_to_head": "spouse", "registered_date": date(2024, 5, 15),
+         "knowledge_date": date(2024, 5, 20)},
+    ],
+    "claims": [
+        {"claim_id": "C1", "person_key": "P2", "claim_date": date(2024, 5, 1),
+         "care_type": "inpatient", "total_cost": 20000.0, "reimbursed": 16000.0,
+         "out_of_pocket": 4000.0, "diagnosis_group": "cancer", "serious_illness": True,
+         "knowledge_date": date(2024, 6, 10)},
+    ],
+}
+
+
+def test_bucketed_build_equals_one_query(tmp_path):
+    import duckdb
+
+    from safetynet.features.build import write_features
+
+    store = write_store(tmp_path / "store", extra=MOVE)
+    # a bucket count that puts H1 and H3 (P2's old and new household) in different buckets
+    n = next(k for k in range(2, 50) if len({duckdb.sql(
+        f"SELECT hash('{h}') % {k}").fetchall()[0][0] for h in ("H1", "H3")}) == 2)
+    dates = [date(2024, 3, 31), date(2024, 5, 31), T]
+    frames = []
+    for buckets in (1, n):
+        out = tmp_path / f"features-{buckets}.parquet"
+        assert write_features(dates, out, store, buckets=buckets) == 8
+        frames.append(pd.read_parquet(out).sort_values(["household_key", "as_of_date"])
+                      .reset_index(drop=True))
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    june = frames[1][frames[1].as_of_date == T].set_index("household_key")
+    assert june.loc["H3", "household_size"] == 2 and june.loc["H1", "household_size"] == 2
+    assert june.loc["H3", "claims_3m"] == 1 and june.loc["H1", "claims_3m"] == 0
