@@ -10,7 +10,9 @@ online store, a platform key. Then measures:
   * concurrency 16 (wrk -c16 -t2): the service against ref_fastapi_app.py (same store, same
     model, probability + pred_contrib only), throughput ratio and p99s;
   * /score for 1,000 households in one request (median of 15);
-  * all of it `--repeats` times per configuration, reporting medians (shared machine).
+  * all of it `--repeats` times per configuration, reporting medians (shared machine), and
+    how the 16 connections were spread over the worker processes (`--greedy` adds a run
+    with asyncio's greedy accept for comparison).
 Figures are printed and written to benchmarks/results/serving.md.
 """
 
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -141,14 +144,30 @@ end
 """
 
 
+def connection_split(port: int) -> str:
+    """Established connections to `port` per server process, largest first (e.g. "9/7")."""
+    import psutil
+
+    per_pid: dict[int, int] = {}
+    for c in psutil.net_connections(kind="tcp"):
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED and c.pid:
+            per_pid[c.pid] = per_pid.get(c.pid, 0) + 1
+    return "/".join(str(n) for n in sorted(per_pid.values(), reverse=True)) or "?"
+
+
 def wrk(port: int, path: str, conns: int, threads: int, duration: int, ids: list[str],
-        token: str | None, tmp: Path) -> dict[str, float]:
+        token: str | None, tmp: Path) -> dict[str, Any]:
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
     script = tmp / f"wrk_{port}_{conns}.lua"
     script.write_text(LUA % (",".join(f'"{h}"' for h in ids), auth))
-    out = subprocess.run(
+    proc = subprocess.Popen(
         ["wrk", f"-c{conns}", f"-t{threads}", f"-d{duration}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+         f"http://127.0.0.1:{port}{path}"], stdout=subprocess.PIPE, text=True)
+    time.sleep(min(1.0, duration / 2))  # connections are open: which worker holds them
+    split = connection_split(port) if conns > 1 else ""
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"wrk failed with exit code {proc.returncode}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     pct = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
@@ -158,7 +177,7 @@ def wrk(port: int, path: str, conns: int, threads: int, duration: int, ids: list
         return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
     return {"rps": rps, "p50_ms": ms(pct["50"]), "p99_ms": ms(pct["99"]),
-            "errors": int(non2xx.group(1)) if non2xx else 0}
+            "errors": int(non2xx.group(1)) if non2xx else 0, "split": split}
 
 
 def big_batch(port: int, token: str, ids: list[str], reps: int = 15) -> dict[str, float]:
@@ -182,6 +201,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3,
                     help="Rounds per configuration; the table shows medians.")
     ap.add_argument("--households", type=int, default=5000, help="Households in the store.")
+    ap.add_argument("--greedy", action="store_true",
+                    help="Also run each worker count > 1 with asyncio's greedy accept "
+                    "(SAFETYNET_SERVE_ACCEPTS_PER_TURN=0), for comparison.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     home = tmp / "home"
@@ -198,11 +220,17 @@ def main() -> None:
     hot = ids[:1]
     rotating = ids[:2000]
     try:
+        configs = []
         for workers in [int(w) for w in args.workers.split(",")]:
+            configs.append((f"workers={workers}", workers, "1"))
+            if args.greedy and workers > 1:
+                configs.append((f"workers={workers}, greedy accept", workers, "0"))
+        for name, workers, per_turn in configs:
             port = free_port()
             svc = start([str(BIN / "safetynet"), "serve", "--host", "127.0.0.1", "--port",
-                         str(port)], {**env, "SAFETYNET_SERVE_WORKERS": str(workers)}, port,
-                        tmp / f"svc{workers}.log", "/readyz")
+                         str(port)], {**env, "SAFETYNET_SERVE_WORKERS": str(workers),
+                                      "SAFETYNET_SERVE_ACCEPTS_PER_TURN": per_turn}, port,
+                        tmp / f"svc{workers}_{per_turn}.log", "/readyz")
             try:
                 wrk(port, "/score", 4, 2, 3, rotating, token, tmp)  # warm-up
                 wrk(ref_port, "/score", 4, 2, 3, rotating, None, tmp)
@@ -221,7 +249,8 @@ def main() -> None:
                     })
                 r = _medians(rounds)
                 r["ratios"] = [x["c16"]["rps"] / x["ref_c16"]["rps"] for x in rounds]
-                results[f"workers={workers}"] = r
+                r["splits"] = [x["c16"]["split"] for x in rounds]
+                results[name] = r
             finally:
                 stop(svc)
     finally:
@@ -234,8 +263,8 @@ NOTES_MARKER = "<!-- notes: kept when the benchmark rewrites the table -->"
 
 def _medians(rounds: list[dict]) -> dict:
     """Per measurement and figure, the median over rounds."""
-    return {k: {f: statistics.median(x[k][f] for x in rounds) for f in rounds[0][k]}
-            for k in rounds[0]}
+    return {k: {f: statistics.median(x[k][f] for x in rounds) for f in rounds[0][k]
+                if f != "split"} for k in rounds[0]}
 
 
 def report(inproc: dict, results: dict, args: argparse.Namespace) -> None:
@@ -251,8 +280,8 @@ def report(inproc: dict, results: dict, args: argparse.Namespace) -> None:
         f"{inproc['batch_rows_per_s']:,.0f} rows/s in 1,000-row batches.", "",
         "| config | c1 same household p50 / p99 ms | c1 rotating p50 / p99 ms | c16 req/s "
         "| c16 p99 ms | ref c16 req/s | ref c16 p99 ms | ratio | ref c1 p99 ms "
-        "| 1,000 households median ms | non-2xx |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| 1,000 households median ms | non-2xx | c16 connections per worker |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         errors = sum(r[k]["errors"] for k in ("c1_same", "c1_rotating", "c16"))
@@ -262,11 +291,13 @@ def report(inproc: dict, results: dict, args: argparse.Namespace) -> None:
             f"| {r['c16']['rps']:.0f} | {r['c16']['p99_ms']:.1f} | {r['ref_c16']['rps']:.0f} "
             f"| {r['ref_c16']['p99_ms']:.1f} | {statistics.median(r['ratios']):.2f} "
             f"({', '.join(f'{x:.2f}' for x in r['ratios'])}) "
-            f"| {r['ref_c1']['p99_ms']:.2f} | {r['batch1000']['median_ms']:.0f} | {errors} |")
+            f"| {r['ref_c1']['p99_ms']:.2f} | {r['batch1000']['median_ms']:.0f} | {errors} "
+            f"| {', '.join(r['splits'])} |")
     lines += ["", "c1 rotating cycles through 2,000 households (a different store row each "
               "request); ratio = service c16 req/s / reference c16 req/s within each round "
               f"(median, then each of the {args.repeats} rounds); other cells are medians over "
-              "rounds.", ""]
+              "rounds. Connections per worker: how wrk's 16 keep-alive connections were spread "
+              "over the worker processes in each round (`serving/accept.py`).", ""]
     text = "\n".join(lines)
     print(text)
     out = ROOT / "benchmarks" / "results" / "serving.md"

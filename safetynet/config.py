@@ -30,6 +30,14 @@ def _config_file() -> Path:
     return Path(os.environ.get("SAFETYNET_HOME", ".safetynet")) / "config.toml"
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     """Runtime settings. Every path defaults to a place under `home`."""
 
@@ -58,7 +66,16 @@ class Settings(BaseSettings):
     # --- serving (serving/) ---
     serve_host: str = Field(default="127.0.0.1", description="Address `safetynet serve` binds.")
     serve_port: int = Field(default=3000, description="Port `safetynet serve` listens on.")
-    serve_workers: int = Field(default=1, ge=1, description="BentoML worker processes.")
+    serve_workers: int = Field(
+        default_factory=lambda: min(2, _cpus()), ge=1,
+        description="BentoML worker processes (default: 2, or 1 on a single core).",
+    )
+    serve_accepts_per_turn: int = Field(
+        default=1, ge=0,
+        description="Connections a worker accepts per event-loop turn when serve_workers > 1, "
+        "so a burst of new connections spreads over the workers; all that wait while "
+        "connections churn (32+ closed a second); 0 = always all (asyncio's default).",
+    )
     serve_batch_limit: int = Field(
         default=1000, ge=1, description="Most households or records in one /score request."
     )
@@ -90,6 +107,17 @@ class Settings(BaseSettings):
         default="6GB",
         description="DuckDB memory limit during ingest; larger work spills to a temporary "
         "directory under home (the 1M-household benchmark budget is 12 GB in all).",
+    )
+    # --- feature build (features/build.py) ---
+    features_bucket_households: int = Field(
+        default=200_000, ge=1,
+        description="Households per hash bucket of `features build`: the same query runs "
+        "once per bucket, so memory follows the bucket size, not the city's.",
+    )
+    features_memory_limit: str = Field(
+        default="8GB",
+        description="DuckDB memory limit of `features build`; larger work spills to a "
+        "temporary directory under home (empty: DuckDB's default, 80% of RAM).",
     )
 
     @classmethod

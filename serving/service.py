@@ -10,13 +10,16 @@ request costs well under a millisecond of NumPy and LightGBM, less than a thread
 BentoML runs sync endpoints one at a time per worker (threads=1 by default). Small /score
 requests in flight together are scored as one batch (`batching.ScoreBatcher`) and their
 audit rows committed in one transaction (`batching.LoopGroupCommit`); large batches go to
-a worker thread so they do not stall the event loop. Measured effects and what did not
-help: docs/api.md (Performance) and benchmarks/results/serving.md.
+a worker thread so they do not stall the event loop. With two or more workers each takes
+new connections one per loop turn (`accept.limit_accepts`), so a client's connection pool
+spreads over the workers. Measured effects and what did not help: docs/api.md (Performance)
+and benchmarks/results/serving.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from typing import Any
@@ -27,6 +30,7 @@ from pydantic_core import to_json
 from starlette.responses import JSONResponse, Response
 
 from safetynet.config import get_settings, load_policy
+from safetynet.serving.accept import limit_accepts
 from safetynet.serving.audit import AuditLog, audit_entry
 from safetynet.serving.batching import LoopGroupCommit, ScoreBatcher
 from safetynet.serving.caseworker import app as caseworker_app
@@ -98,6 +102,10 @@ class SafetyNet:
         self.models = ModelHolder(settings)
         self.models.watch(settings.serve_model_poll_seconds)
         self.batch_limit = settings.serve_batch_limit
+        # Built by BentoML inside the worker's event loop, before the loop starts listening.
+        if settings.serve_workers > 1:
+            with contextlib.suppress(RuntimeError):  # no running loop (tests): nothing to do
+                limit_accepts(asyncio.get_running_loop(), settings.serve_accepts_per_turn)
         # Move everything loaded so far (BentoML, MLflow, pandas, the model: ~370,000 objects)
         # out of the collector's reach. Otherwise every full collection walks them all, a
         # 100-250 ms pause measured here, which was most of the p99 at concurrency 1 and 16.
