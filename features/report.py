@@ -5,8 +5,9 @@ from __future__ import annotations
 
 def render(report: dict) -> str:
     """Per table and department: read / accepted / rejected by reason, legacy IDs, linkage."""
-    head = (f"{'table':<24}{'read':>10}{'accepted':>10}{'rejected':>10}{'legacy':>8}"
-            f"{'unmatched':>10}{'match':>8}  rejected by reason")
+    # counts up to 999,999,999 (11 characters) keep a space between columns
+    head = (f"{'table':<24}{'read':>12}{'accepted':>12}{'rejected':>12}{'legacy':>12}"
+            f"{'unmatched':>12}{'match':>8}  rejected by reason")
     lines = [f"delivery {report['delivery_id']} (delivery date {report['delivery_date']})",
              "", head, "-" * len(head)]
     for dept in report["departments"]:
@@ -21,6 +22,6 @@ def render(report: dict) -> str:
 def _row(label: str, d: dict) -> str:
     rate = d.get("match_rate")
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(d.get("rejected_by_reason", {}).items()))
-    return (f"{label:<24}{d['rows_read']:>10,}{d['accepted']:>10,}{d['rejected']:>10,}"
-            f"{d['legacy_ids_converted']:>8,}{d['unmatched']:>10,}"
+    return (f"{label:<24}{d['rows_read']:>12,}{d['accepted']:>12,}{d['rejected']:>12,}"
+            f"{d['legacy_ids_converted']:>12,}{d['unmatched']:>12,}"
             f"{'' if rate is None else f'{rate:.1%}':>8}  {reasons}")
