@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
+
+# Before any OpenMP library loads (LightGBM, scikit-learn): OpenMP threads that busy-wait for
+# each other starve on shared cores, 5-9x the wall time per boosting round at load 5-10
+# (docs/training.md, "Search cost"). An explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = typer.Typer(
     help="SafetyNet: early warning of household hardship from shared departmental data.",

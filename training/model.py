@@ -6,6 +6,13 @@ TreeSHAP (LightGBM's `pred_contrib`) costs roughly a fixed time per tree leaf pe
 leaves = trees x leaves per tree. The budgeted search draws shallow trees (depth 2-4) and caps
 the boosting rounds so the total fits; the chosen model is then timed for real and, if it is
 still over budget, its trailing trees are cut until it fits.
+
+Search cost. A trial costs (boosting rounds) x (rows x features per round). The budget's shallow
+trees need more rounds than free ones, and a small learning rate needs more still, so the search
+bounds rounds three ways: the rounds cap, Optuna's median pruner on the validation loss every
+`prune_every` rounds (a trial whose loss is worse than the median of earlier trials at the same
+round stops), and early stopping. TPE starts guided after `n_startup_trials` random trials
+instead of Optuna's default 10 of 12. `min_learning_rate` can raise the learning-rate floor.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ class SearchConfig:
     max_depth_range: tuple[int, int] = (2, 4)
     unconstrained_max_leaves: int = 127
     search_max_rows: int | None = 400_000  # trials subsample the fit rows; the winner is refit
+    min_learning_rate: float = 0.02  # floor of the learning-rate range (ceiling 0.3)
+    prune: bool = True  # median pruner on the validation loss
+    prune_every: int = 10  # rounds between pruning checks
+    prune_warmup: int = 50  # no pruning before this round
+    n_startup_trials: int = 4  # random trials before TPE is guided
 
     @property
     def leaf_budget(self) -> int | None:
@@ -85,7 +97,8 @@ def train_booster(
 
 def _suggest(trial: Any, cfg: SearchConfig) -> tuple[dict[str, Any], int]:
     params: dict[str, Any] = {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", cfg.min_learning_rate, 0.3,
+                                             log=True),
         "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 500, log=True),
         "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
         "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
@@ -136,22 +149,45 @@ def search(
 
     def objective(trial: Any) -> float:
         params, rounds = _suggest(trial, cfg)
+        trial.set_user_attr("rounds_cap", rounds)
+        done = [0]
+        t_trial = time.perf_counter()
+
+        def watch(env: Any) -> None:  # count rounds; report the validation loss to the pruner
+            done[0] = env.iteration + 1
+            if cfg.prune and done[0] % cfg.prune_every == 0:
+                _, _, loss, higher_better = env.evaluation_result_list[0]
+                trial.report(loss if higher_better else -loss, done[0])
+                if trial.should_prune():
+                    trial.set_user_attr("iterations", done[0])
+                    trial.set_user_attr("seconds", round(time.perf_counter() - t_trial, 2))
+                    raise optuna.TrialPruned(f"pruned at round {done[0]}")
+
         booster = lgb.train(
             {**BASE_PARAMS, **params},
             dtrain,
             num_boost_round=rounds,
             valid_sets=[dvalid],
-            callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+            callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False), watch],
         )
         trial.set_user_attr("n_trees", booster.num_trees())
-        trial.set_user_attr("rounds_cap", rounds)
+        trial.set_user_attr("iterations", done[0])
+        trial.set_user_attr("seconds", round(time.perf_counter() - t_trial, 2))
         value = float(score_fn(y_valid, booster.predict(X_valid)))
         if not kept or value > kept["value"]:  # keep only the best booster in memory
             kept.update(value=value, booster=booster, number=trial.number)
         return value
 
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
+                                    n_warmup_steps=cfg.prune_warmup,
+                                    interval_steps=cfg.prune_every)
+        if cfg.prune else optuna.pruners.NopPruner()
+    )
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=cfg.seed)
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.n_startup_trials),
+        pruner=pruner,
     )
     study.optimize(objective, n_trials=cfg.n_trials)
     best = study.best_trial
@@ -163,7 +199,10 @@ def search(
             feature_names,
         )
     trials = [
-        {"number": t.number, "value": t.value, **t.params, **t.user_attrs} for t in study.trials
+        {"number": t.number, "state": t.state.name, **t.params, **t.user_attrs,
+         # a pruned trial's value would be its last reported loss, not the objective
+         "value": t.value if t.state == optuna.trial.TrialState.COMPLETE else None}
+        for t in study.trials
     ]
     return SearchResult(
         booster=booster,

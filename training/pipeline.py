@@ -1,8 +1,16 @@
-"""The experiment, without MLflow: folds, baselines, search, calibration, metrics, fairness.
+"""The experiment, without MLflow: folds, baselines, search, calibration, metrics, fairness,
+then the refit that is registered.
 
 Table-agnostic: a `TableSpec` names the label, entity, optional time, audit and per-group
 columns; everything numeric that is not one of those (or an excluded proxy) is a feature. The
 household glue (`labels.py`) only builds such a table.
+
+Evaluation measures a *recipe* (search winner's parameters, early stopping on a validation slice
+H periods after the fit rows, the explanation-budget cut, calibration on that slice) on the final
+fold's out-of-time test. The registered model is that same recipe re-applied at the latest date
+(`refit_slices`): fit on every labelled row up to H periods before the latest `valid_periods`
+labelled periods, early-stopped and calibrated on those latest periods. So the newest labels
+reach the served model, and its calibration is as honest as the one the test measured.
 """
 
 from __future__ import annotations
@@ -79,6 +87,7 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     compare_unconstrained: bool = True
     fold_search: bool = False  # earlier folds reuse the final fold's best parameters
+    refit: bool = True  # register the recipe refitted on the latest labels (else the fold model)
     fairness: FairnessPolicy = field(default_factory=FairnessPolicy)
     shap_rows: int = 2000
 
@@ -101,6 +110,75 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     input_example: np.ndarray | None = None
     test_index: np.ndarray | None = None
+    refit: dict[str, Any] = field(default_factory=dict)  # what the registered model was fit on
+    # the evaluated (final fold) model: the champion comparison of a later run scores this one,
+    # so challenger and champion are compared at the same data lag (docs/training.md)
+    eval_booster: Any = None
+    eval_calibrator: Calibrator | None = None
+
+
+@dataclass(frozen=True)
+class RefitSlices:
+    """Rows of the registered model: `fit` trains it; `calibration` early-stops and
+    calibrates it."""
+
+    fit: np.ndarray
+    calibration: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def refit_slices(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> RefitSlices:
+    """The final fold's geometry moved forward until its validation slice ends at the latest
+    labelled period, without a test.
+
+    Temporal: calibration = the latest `valid_periods` periods; fit = every period up to
+    `horizon + 1` before them, so no fit label window `(t, t + H]` reaches the calibration
+    as-of dates (the same gap as fit -> valid in `temporal_folds`). Without the gap, fit rows of
+    the same households would share outcome months with the calibration rows and the calibrator
+    would learn an optimistic map. Grouped: a seeded 20% of entities calibrate, the rest fit.
+    """
+    if spec.time:
+        periods = to_periods(frame[spec.time])
+        last = int(periods.max())
+        cal_start = last - cfg.valid_periods + 1
+        fit_end = cal_start - cfg.horizon - 1
+        fit = np.flatnonzero(periods <= fit_end)
+        cal = np.flatnonzero(periods >= cal_start)
+        info: dict[str, Any] = {"fit_end": fit_end, "calibration_start": cal_start,
+                                "calibration_end": last}
+    else:
+        ent = frame[spec.entity].astype(str).to_numpy()
+        uniq, codes = np.unique(ent, return_inverse=True)
+        draw = np.random.default_rng(cfg.search.seed + 1).random(len(uniq))[codes]
+        fit, cal = np.flatnonzero(draw >= 0.2), np.flatnonzero(draw < 0.2)
+        info = {}
+    if len(fit) == 0 or len(cal) == 0:
+        raise ValueError("not enough labelled rows to refit the model on the latest labels")
+    return RefitSlices(fit, cal, info)
+
+
+def fit_recipe(
+    params: Mapping[str, Any],
+    rounds: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    fit: np.ndarray,
+    valid: np.ndarray,
+    cfg: RunConfig,
+    names: list[str],
+) -> tuple[Any, Calibrator, float]:
+    """The evaluated recipe on given rows: fit with early stopping on `valid`, cut to the
+    explanation budget, calibrate on `valid`. Returns (booster, calibrator, explain ms/row)."""
+    from safetynet.training.model import SMALL_DATA_ROWS, explain_ms_per_row
+
+    threads = 1 if len(fit) < SMALL_DATA_ROWS else cfg.search.num_threads
+    b = train_booster({**params, "num_threads": threads}, X[fit], y[fit], X[valid], y[valid],
+                      rounds, cfg.search.early_stopping_rounds, names)
+    if cfg.search.explain_budget_ms is not None:
+        b, ms = fit_to_budget(b, X[valid], cfg.search.explain_budget_ms)
+    else:
+        ms = explain_ms_per_row(b, X[valid])
+    return b, Calibrator.fit(b.predict(X[valid]), y[valid], cfg.calibration), ms
 
 
 def _folds(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> tuple[list[Fold], str]:
@@ -168,8 +246,8 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
         from safetynet.training.model import explain_ms_per_row
 
         explain_ms = explain_ms_per_row(booster, X[final.test])
-    metrics["explain_ms_per_row"] = explain_ms
-    metrics["n_trees"] = float(booster.num_trees())
+    metrics["eval_explain_ms_per_row"] = explain_ms
+    metrics["eval_n_trees"] = float(booster.num_trees())
     metrics["search_valid_average_precision"] = res.valid_score
 
     unconstrained = None
@@ -220,6 +298,7 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
                 baseline_desc[base.name] = _describe(base)
         for key, val in best_base.items():
             fm[f"fold{i}_baseline_best_{key}"] = val
+        fm[f"fold{i}_fit_rows"] = float(len(fold.fit))
         metrics.update(fm)
         info = dict(fold.info)
         if split == "temporal" and is_date:  # months as YYYY-MM for people
@@ -305,7 +384,33 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
             float(b_fair["fails_gate"].sum()) if len(b_fair) else 0.0
         )
 
-    # 6. SHAP sample for the beeswarm (LightGBM's own TreeSHAP)
+    # 6. the registered model: the evaluated recipe refitted on the latest labels. Nothing
+    # above depends on it, so every test_*/fold*/fairness metric is the evaluated model's.
+    calibrator, final_booster = final_out["cal"], booster
+    refit_info: dict[str, Any] = {"refit": False}
+    if cfg.refit:
+        t0 = time.perf_counter()
+        rs = refit_slices(frame, spec, cfg)
+        booster, calibrator, explain_ms = fit_recipe(
+            res.params, res.rounds or cfg.search.max_rounds, X, y, rs.fit, rs.calibration, cfg,
+            names)
+        timings["refit_seconds"] = time.perf_counter() - t0
+        refit_info = {"refit": True, "refit_rows": len(rs.fit),
+                      "refit_calibration_rows": len(rs.calibration)}
+        if split == "temporal":
+            fmt = (lambda v: period_label(v, True)) if is_date else str
+            refit_info.update(refit_max_as_of=fmt(rs.info["fit_end"]),
+                              refit_calibration=f"{fmt(rs.info['calibration_start'])}.."
+                                                f"{fmt(rs.info['calibration_end'])}")
+            metrics["refit_periods_after_fold_fit"] = float(
+                rs.info["fit_end"] - final.info["fit_end"])
+        metrics["refit_rows"] = float(len(rs.fit))
+        metrics["refit_calibration_rows"] = float(len(rs.calibration))
+        metrics["refit_positives"] = float(y[rs.fit].sum())
+    metrics["explain_ms_per_row"] = explain_ms
+    metrics["n_trees"] = float(booster.num_trees())
+
+    # 7. SHAP sample for the beeswarm (LightGBM's own TreeSHAP) of the registered model
     rng = np.random.default_rng(cfg.search.seed)
     pick = rng.choice(len(final.test), min(cfg.shap_rows, len(final.test)), replace=False)
     Xs = X[final.test][pick]
@@ -315,12 +420,13 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
     return Result(
         metrics=metrics,
         params={**res.params, "n_trees": booster.num_trees(), "split": split,
-                "calibration": final_out["cal"].method, "n_features": len(names),
+                "calibration": calibrator.method, "n_features": len(names),
+                "rounds_cap": res.rounds, **refit_info,
                 "search_trials": cfg.search.n_trials, "search_seed": cfg.search.seed,
                 "explain_budget_ms": cfg.search.explain_budget_ms, "horizon": cfg.horizon,
                 "capacity_fraction": cfg.capacity_fraction},
         booster=booster,
-        calibrator=final_out["cal"],
+        calibrator=calibrator,
         features=names,
         fairness=fair,
         folds=fold_info,
@@ -334,6 +440,9 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
         timings=timings,
         input_example=X[final.test][:5],
         test_index=final.test,
+        refit=refit_info,
+        eval_booster=final_booster,
+        eval_calibrator=final_out["cal"],
     )
 
 
@@ -375,6 +484,8 @@ def config_from_policy(policy: Mapping[str, Any], **overrides: Any) -> RunConfig
         explain_budget_ms=tr.get("explain_budget_ms", 0.5),
         ns_per_leaf=float(tr.get("ns_per_leaf", 86.0)),
         search_max_rows=tr.get("search_max_rows", 400_000) or None,
+        min_learning_rate=float(tr.get("min_learning_rate", SearchConfig.min_learning_rate)),
+        prune=bool(tr.get("prune", SearchConfig.prune)),
     )
     for key in list(overrides):
         if key in SearchConfig.__dataclass_fields__:
@@ -390,6 +501,7 @@ def config_from_policy(policy: Mapping[str, Any], **overrides: Any) -> RunConfig
         calibration=str(tr.get("calibration", "auto")),
         search=sc,
         compare_unconstrained=bool(tr.get("compare_unconstrained", True)),
+        refit=bool(tr.get("refit", True)),
         fairness=FairnessPolicy.from_policy(policy),
     )
     for key, val in overrides.items():

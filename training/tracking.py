@@ -22,6 +22,10 @@ EXPERIMENT = "safetynet-training"
 CALIBRATOR_FILE = "calibrator.json"
 FEATURE_SPEC_FILE = "feature_spec.json"
 MODEL_NAME_IN_RUN = "model"
+# the evaluated (final fold) model when the registered one is its refit: a later run scores this
+# one against its own final test, so the gate compares models with the same data lag
+EVALUATED_DIR = "evaluated_model"
+EVALUATED_MODEL_FILE = "model.txt"
 
 
 def configure(settings: Settings) -> str:
@@ -87,6 +91,13 @@ def log_training_run(
             (tmp_path / FEATURE_SPEC_FILE).write_text(json.dumps(feature_spec, indent=2))
             mlflow.log_artifact(str(tmp_path / CALIBRATOR_FILE))
             mlflow.log_artifact(str(tmp_path / FEATURE_SPEC_FILE))
+            evaluated = getattr(result, "eval_booster", None)
+            if evaluated is not None and evaluated is not result.booster:
+                ev = tmp_path / EVALUATED_DIR
+                ev.mkdir()
+                evaluated.save_model(str(ev / EVALUATED_MODEL_FILE))
+                result.eval_calibrator.to_json(ev / CALIBRATOR_FILE)
+                mlflow.log_artifacts(str(ev), EVALUATED_DIR)
         mlflow.log_artifacts(str(artifacts_dir))
         example = pd.DataFrame(result.input_example, columns=result.features)
         signature = infer_signature(example, result.booster.predict(example.to_numpy()))

@@ -18,6 +18,7 @@ import pandas as pd
 from safetynet.config import Settings
 from safetynet.training import metrics as M
 from safetynet.training import plots
+from safetynet.training.calibration import Calibrator
 from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
 from safetynet.training.model_card import render
 from safetynet.training.pipeline import Result, RunConfig, TableSpec, run
@@ -53,7 +54,13 @@ def _champion_on_test(
     frame: pd.DataFrame, result: Result, spec: TableSpec, cfg: RunConfig, settings: Settings,
     model_name: str,
 ) -> tuple[dict[str, float], str | None]:
-    """Score the current champion on this run's final test rows (same data, same cut)."""
+    """Score the current champion on this run's final test rows (same data, same cut).
+
+    The champion's *evaluated* model is scored when its run kept one (runs that register a
+    refit do): the refit saw labels up to its own latest labelled date, possibly this test's,
+    and is fresher than this run's evaluated model, so comparing it would favour the champion.
+    Evaluated model against evaluated model keeps the comparison at the same data lag.
+    """
     from safetynet.training.bundle import load_bundle
 
     try:
@@ -65,9 +72,13 @@ def _champion_on_test(
         log.warning("champion v%s needs features this table lacks (%s): not compared",
                     champ.version, missing[:5])
         return {"champion_features_missing": float(len(missing))}, champ.version
+    booster, calibrate = champ.booster, champ.calibrate
+    evaluated = _evaluated_model(champ.run_id)
+    if evaluated is not None:
+        booster, calibrate = evaluated[0], evaluated[1].transform
     test = frame.iloc[result.test_index]
     X = test[champ.features].to_numpy(dtype=np.float64, na_value=np.nan)
-    prob = champ.calibrate(champ.booster.predict(X))
+    prob = calibrate(booster.predict(X))
     y = test[spec.label].to_numpy(dtype=np.float64)
     groups = test[spec.group].astype(str).to_numpy() if spec.group else None
     m = M.prefixed(M.evaluate(y, prob, cfg.fractions, groups, cfg.k_per_group), "champion_test_")
@@ -75,7 +86,28 @@ def _champion_on_test(
     cols = [c for c in dict.fromkeys([*spec.audit, spec.group]) if c]
     fair = audit(y, flagged, test[cols], cfg.fairness)
     m["champion_fairness_groups_failing"] = float(fair["fails_gate"].sum()) if len(fair) else 0.0
+    m["champion_compared_evaluated_model"] = float(evaluated is not None)
     return m, champ.version
+
+
+def _evaluated_model(run_id: str) -> tuple[Any, Calibrator] | None:
+    """(booster, calibrator) of a run's evaluated model, or None if the run registered it."""
+    import lightgbm as lgb
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from safetynet.training.tracking import CALIBRATOR_FILE, EVALUATED_DIR, EVALUATED_MODEL_FILE
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=EVALUATED_DIR, dst_path=tmp))
+        except (MlflowException, OSError):
+            return None
+        if not (local / EVALUATED_MODEL_FILE).exists():
+            return None
+        return (lgb.Booster(model_file=str(local / EVALUATED_MODEL_FILE)),
+                Calibrator.from_json(local / CALIBRATOR_FILE))
 
 
 def write_artifacts(
@@ -158,6 +190,8 @@ def train_and_log(
         "feature_set_hash": fhash,
         "snapshot_id": snapshot_id,
         "n_trees": result.booster.num_trees(),
+        "refit": result.refit,
+        "valid_periods": cfg.valid_periods,
         "params": result.params,
         "search_trials": cfg.search.n_trials,
         "seed": cfg.search.seed,
@@ -190,6 +224,10 @@ def train_and_log(
     final = result.folds[-1]
     if "test_start" in final:
         tags["safetynet.test_period"] = f"{final['test_start']}..{final['test_end']}"
+    tags["safetynet.registered_model"] = "refit" if result.refit.get("refit") else "evaluated"
+    if "refit_max_as_of" in result.refit:
+        tags["safetynet.refit_max_as_of"] = result.refit["refit_max_as_of"]
+        tags["safetynet.refit_calibration"] = result.refit["refit_calibration"]
     params = {
         **result.params,
         "label_column": spec.label,
