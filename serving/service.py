@@ -34,7 +34,7 @@ from safetynet.serving.accept import limit_accepts
 from safetynet.serving.audit import AuditLog, audit_entry
 from safetynet.serving.batching import LoopGroupCommit, ScoreBatcher
 from safetynet.serving.caseworker import app as caseworker_app
-from safetynet.serving.db import get_engine, migrate
+from safetynet.serving.db import WalCheckpointer, get_engine, migrate
 from safetynet.serving.features import FeatureSource, open_feature_source, rows_to_matrix
 from safetynet.serving.keys import KeyCache, Principal
 from safetynet.serving.lang import language
@@ -93,6 +93,10 @@ class SafetyNet:
         self.settings = settings
         migrate(settings)
         engine = get_engine(settings)
+        # SQLite: checkpoints off the event loop (a checkpoint's fsync stalled every request)
+        self.checkpointer = WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
+        if self.checkpointer:
+            self.checkpointer.start()
         self.keys = KeyCache(engine, ttl=settings.serve_key_cache_seconds)
         self.audit = AuditLog(engine)
         self.audit_commit = LoopGroupCommit(self.audit.write_many_inline)
@@ -119,6 +123,8 @@ class SafetyNet:
     def _close(self) -> None:
         self.models.stop()
         self.audit.close()
+        if self.checkpointer:
+            self.checkpointer.stop()
 
     # --- helpers -------------------------------------------------------------------------
     def _principal(self, ctx: bentoml.Context) -> Principal:
