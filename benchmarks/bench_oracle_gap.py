@@ -49,7 +49,6 @@ from safetynet.training.evaluation import (
     TRUTH_HARDSHIP_COLUMN,
     TRUTH_ONSET_COLUMN,
     attach_truth,
-    attach_truth_outcomes,
 )
 from safetynet.training.fairness import flagged_at_capacity
 from safetynet.training.model import (
@@ -174,7 +173,7 @@ def main() -> None:
     cfg = config_from_policy(policy, n_trials=args.trials, compare_unconstrained=False)
     frac, seed = cfg.capacity_fraction, cfg.search.seed
     data = household.load(settings, policy, args.features, truth_dir=args.truth)
-    frame = attach_truth_outcomes(data.frame, args.truth, settings.secret(), cfg.horizon)
+    frame = data.frame  # household.load attaches the true outcomes with the truth
     if args.truth_check:
         check = attach_truth(frame[["household_key", "as_of_date"]], args.truth_check,
                              settings.secret())

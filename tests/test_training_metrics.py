@@ -135,3 +135,22 @@ def test_flagged_at_capacity_breaks_ties_reproducibly():
     a = flagged_at_capacity(s, 0.2, seed=3)
     assert a.sum() == 3 and a[-1]
     np.testing.assert_array_equal(a, flagged_at_capacity(s, 0.2, seed=3))
+
+
+def test_onset_efficiency_counts_realised_onsets_in_each_top_k():
+    from safetynet.training.pipeline import RunConfig, _onset_metrics
+
+    # 20 rows, top 10% = 2 rows. The oracle's truth ranks rows 0, 1 first; the model ranks
+    # rows 2, 0 first. Realised onsets: rows 0 and 2. Row 19 has no outcome (window past
+    # the simulation) and is left out, even though both rankings put it high.
+    truth = np.linspace(0.9, 0.05, 20)
+    prob = np.full(20, 0.01)
+    prob[[2, 0]] = [0.8, 0.7]
+    onset = np.zeros(20)
+    onset[[0, 2]] = 1
+    onset[19] = np.nan
+    truth[19], prob[19] = 0.99, 0.99
+    m = _onset_metrics(onset, truth, prob, RunConfig(fractions=(0.1,)))
+    assert m["test_oracle_onset_precision_at_10pct"] == 0.5  # rows 0, 1: one onset
+    assert m["test_onset_precision_at_10pct"] == 1.0  # rows 2, 0: two onsets
+    assert m["test_onset_efficiency_at_10pct"] == 2.0

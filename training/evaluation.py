@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from safetynet.pseudonym import pseudonymize
-from safetynet.training.pipeline import TRUTH_COLUMN
+from safetynet.training.pipeline import TRUTH_COLUMN, TRUTH_HARDSHIP_COLUMN, TRUTH_ONSET_COLUMN
 
 TRUTH_FILE = "household_months.parquet"
 PROB_CANDIDATES = ("onset_prob_6m", "onset_prob", "truth_prob")
@@ -74,9 +74,6 @@ def attach_truth(frame: pd.DataFrame, truth_dir: Path, secret: bytes) -> pd.Data
     out = out.merge(truth, on=["household_key", "period"], how="left").drop(columns="period")
     return out
 
-
-TRUTH_ONSET_COLUMN = "_truth_onset"
-TRUTH_HARDSHIP_COLUMN = "_truth_in_hardship"
 
 
 def attach_truth_outcomes(

@@ -110,9 +110,11 @@ def load(
     frame = household_training_frame(features, assistance, label_cfg, snapshot)
     frame = with_feedback_labels(frame, settings, label_cfg.horizon_months)
     if truth_dir is not None:
-        from safetynet.training.evaluation import attach_truth
+        from safetynet.training.evaluation import attach_truth, attach_truth_outcomes
 
         frame = attach_truth(frame, truth_dir, settings.secret())
+        frame = attach_truth_outcomes(frame, truth_dir, settings.secret(),
+                                      label_cfg.horizon_months)
     tr = dict(policy.get("training", {}))
     not_allowed = list(tr.get("not_allowed_features", []))
     audit = [c for c in audit_attribute_names() if c in frame.columns]
