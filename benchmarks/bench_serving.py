@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -205,6 +206,8 @@ def main() -> None:
                     help="Also run each worker count > 1 with asyncio's greedy accept "
                     "(SAFETYNET_SERVE_ACCEPTS_PER_TURN=0), for comparison.")
     args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench_serving needs the load generator wrk: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     home = tmp / "home"
     token, ids, model_file, feat_file = setup(home, args.households)
