@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.registry import artifact_root_uri
+from safetynet.registry import configure_mlflow as configure
 
 EXPERIMENT = "safetynet-training"
 CALIBRATOR_FILE = "calibrator.json"
@@ -26,18 +28,6 @@ MODEL_NAME_IN_RUN = "model"
 # one against its own final test, so the gate compares models with the same data lag
 EVALUATED_DIR = "evaluated_model"
 EVALUATED_MODEL_FILE = "model.txt"
-
-
-def configure(settings: Settings) -> str:
-    """Point MLflow (tracking and registry) at the configured backend; returns the URI."""
-    import mlflow
-
-    uri = settings.tracking_uri
-    if uri.startswith("sqlite:"):
-        settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
 
 
 def ensure_experiment(settings: Settings, name: str = EXPERIMENT) -> str:
@@ -51,7 +41,7 @@ def ensure_experiment(settings: Settings, name: str = EXPERIMENT) -> str:
     location = None
     if not settings.tracking_uri.startswith(("http://", "https://")):
         settings.artifact_root.mkdir(parents=True, exist_ok=True)
-        location = settings.artifact_root.resolve().as_uri()
+        location = artifact_root_uri(settings)
     return client.create_experiment(name, artifact_location=location)
 
 
