@@ -4,7 +4,9 @@ PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
 export SAFETYNET_HOME ?= $(CURDIR)/.safetynet
 
-.PHONY: demo test lint bench lock clean
+LINT_PKG := $(VENV)/lint-imports
+
+.PHONY: demo test lint lint-imports bench lock clean
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -25,10 +27,18 @@ demo: $(VENV)/.main
 	$(PY) -m safetynet.demo
 
 ## test: set up with dev extras and run the test suite (no test collected is a failure)
-test: $(VENV)/.dev
+test: $(VENV)/.dev lint-imports
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+## lint-imports: the layer contracts of pyproject.toml [tool.importlinter], checked on an installed
+## copy (features/, training/, ... install as safetynet.features, ...: import-linter needs that layout)
+lint-imports: $(VENV)/.dev
+	rm -rf build $(LINT_PKG)
+	$(UV) pip install --quiet --python $(PY) --no-deps --target $(LINT_PKG) .
+	rm -rf build
+	cd $(LINT_PKG) && PYTHONPATH=. $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
