@@ -8,6 +8,7 @@ names); the models only say what a value may be. Unknown keys are refused. A bad
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -298,11 +299,23 @@ def _message(err: Mapping[str, Any]) -> str:
     return text if kind == "missing" else f"{text}, got {_short(err.get('input'))}"
 
 
+def _did_you_mean(err: Mapping[str, Any], errors: list[Any]) -> str:
+    """For an unknown key: the closest missing key of the same section, if one is close."""
+    if err["type"] != "extra_forbidden":
+        return ""
+    loc = tuple(err["loc"])
+    missing = [str(e["loc"][-1]) for e in errors
+               if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]]
+    close = difflib.get_close_matches(str(loc[-1]), missing, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _one_line(exc: ValidationError, source: str) -> str:
-    errors = exc.errors(include_url=False)
+    # an unknown key first: a typo also makes the intended key "missing"
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     section, key = _where(tuple(first["loc"]))
-    message = _message(first)
+    message = _message(first) + _did_you_mean(first, errors)
     if first["type"] == "value_error" and not key:  # a cross-field check: "key: text"
         line = f"{source} {section} {message}"
     else:

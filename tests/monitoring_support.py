@@ -107,7 +107,8 @@ def register_champion(booster, settings, alias: str = "champion") -> str:  # typ
     # URI left over from an earlier test would send this model to another test's registry
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
-    exp_id = mlflow.create_experiment(
+    known = mlflow.get_experiment_by_name("monitoring-test")  # a second model: same experiment
+    exp_id = known.experiment_id if known else mlflow.create_experiment(
         "monitoring-test", artifact_location=settings.artifact_root.resolve().as_uri()
     )
     with mlflow.start_run(experiment_id=exp_id) as run:
