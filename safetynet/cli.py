@@ -19,7 +19,6 @@ from safetynet.policy import PolicyError
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-
 class _SafetyNetGroup(TyperGroup):
     """The root command group: a bad policy file stops any command with exit code 2 and one
     line on stderr (`error: policy.toml [tiers] red: input should be a number`)."""

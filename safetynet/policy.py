@@ -96,8 +96,10 @@ class FairnessPolicy(_Section):
     @model_validator(mode="after")
     def _bounds_ordered(self) -> FairnessPolicy:
         if not self.disparity_low < self.disparity_high:
-            raise ValueError(f"disparity_low: must be below disparity_high "
-                             f"({self.disparity_low:g} >= {self.disparity_high:g})")
+            raise ValueError(
+                f"disparity_low: must be below disparity_high "
+                f"({self.disparity_low:g} >= {self.disparity_high:g})"
+            )
         return self
 
 
@@ -124,8 +126,10 @@ class TiersPolicy(_Section):
 
     @model_validator(mode="after")
     def _descending(self) -> TiersPolicy:
-        for lower, lo, upper, hi in (("orange", self.orange, "red", self.red),
-                                     ("yellow", self.yellow, "orange", self.orange)):
+        for lower, lo, upper, hi in (
+            ("orange", self.orange, "red", self.red),
+            ("yellow", self.yellow, "orange", self.orange),
+        ):
             if not lo < hi:
                 raise ValueError(f"{lower}: must be below {upper} ({lo:g} >= {hi:g})")
         return self
@@ -156,8 +160,9 @@ class DriftPolicy(_Section):
     @model_validator(mode="after")
     def _warn_below_retrain(self) -> DriftPolicy:
         if not self.psi_warn < self.psi_retrain:
-            raise ValueError(f"psi_warn: must be below psi_retrain "
-                             f"({self.psi_warn:g} >= {self.psi_retrain:g})")
+            raise ValueError(
+                f"psi_warn: must be below psi_retrain ({self.psi_warn:g} >= {self.psi_retrain:g})"
+            )
         return self
 
 
@@ -177,12 +182,19 @@ class ProgrammePolicy(_Section):
     @classmethod
     def _condition_shape(cls, value: Any) -> Any:
         for item in value if isinstance(value, list | tuple) else [value]:
-            ok = (isinstance(item, list | tuple) and len(item) == 3 and isinstance(item[0], str)
-                  and item[1] in CONDITION_OPS and isinstance(item[2], int | float)
-                  and not isinstance(item[2], bool))
+            ok = (
+                isinstance(item, list | tuple)
+                and len(item) == 3
+                and isinstance(item[0], str)
+                and item[1] in CONDITION_OPS
+                and isinstance(item[2], int | float)
+                and not isinstance(item[2], bool)
+            )
             if not ok:
-                raise ValueError(f"a condition is [feature, op, number] with op one of "
-                                 f"{' '.join(CONDITION_OPS)}, got {_short(item)}")
+                raise ValueError(
+                    f"a condition is [feature, op, number] with op one of "
+                    f"{' '.join(CONDITION_OPS)}, got {_short(item)}"
+                )
         return value
 
     @model_validator(mode="after")
@@ -304,8 +316,11 @@ def _did_you_mean(err: Mapping[str, Any], errors: list[Any]) -> str:
     if err["type"] != "extra_forbidden":
         return ""
     loc = tuple(err["loc"])
-    missing = [str(e["loc"][-1]) for e in errors
-               if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]]
+    missing = [
+        str(e["loc"][-1])
+        for e in errors
+        if e["type"] == "missing" and tuple(e["loc"][:-1]) == loc[:-1]
+    ]
     close = difflib.get_close_matches(str(loc[-1]), missing, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
 

@@ -32,7 +32,8 @@ def test_monitor_and_serve_use_the_configured_model_alias(tmp_path, monkeypatch)
     holder = ModelHolder(settings)  # what `serve` serves
     assert holder.alias == "staging" and holder.current.version == staging
 
-    res = runner.invoke(app, ["monitor", "--as-of", "2026-01-31", "--features", str(path),
-                              "--alias", "champion"])  # an explicit alias still wins
+    res = runner.invoke(
+        app, ["monitor", "--as-of", "2026-01-31", "--features", str(path), "--alias", "champion"]
+    )  # an explicit alias still wins
     assert res.exit_code == 0, res.output
     assert f"v{champion}" in res.output

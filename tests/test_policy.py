@@ -42,19 +42,25 @@ def test_sections_are_frozen():
         load_policy().tiers.red = 0.5  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("red = 0.30", 'red = "high"', "[tiers] red: input should be a number"),
-    ("orange = 0.15", "orange = 0.45", "[tiers] orange: must be below red"),
-    ("valid_periods = 2", "valid_periods = 1.5", "[training] valid_periods: input should be a "
-                                                 "whole number"),
-    ("valid_periods = 2", "valid_periodz = 2", "[training] valid_periodz: unknown key"),
-    ("disparity_low = 0.8", "disparity_low = 1.5", "[fairness] disparity_low:"),
-    ("capacity_fraction = 0.05", "capacity_fraction = 5", "[outreach] capacity_fraction:"),
-    ('fairness = "no_worse"', 'fairness = "lenient"', "[promotion] fairness:"),
-    ('["vehicles", "==", 0]', '["vehicles", "=", 0]', "[programmes.dibao] all: a condition is"),
-    ("valid_periods = 2", "valid_periodz = 2", "(did you mean valid_periods?)"),
-    ("[drift]", "[drifts]", "[drifts]: unknown section (did you mean drift?)"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("red = 0.30", 'red = "high"', "[tiers] red: input should be a number"),
+        ("orange = 0.15", "orange = 0.45", "[tiers] orange: must be below red"),
+        (
+            "valid_periods = 2",
+            "valid_periods = 1.5",
+            "[training] valid_periods: input should be a whole number",
+        ),
+        ("valid_periods = 2", "valid_periodz = 2", "[training] valid_periodz: unknown key"),
+        ("disparity_low = 0.8", "disparity_low = 1.5", "[fairness] disparity_low:"),
+        ("capacity_fraction = 0.05", "capacity_fraction = 5", "[outreach] capacity_fraction:"),
+        ('fairness = "no_worse"', 'fairness = "lenient"', "[promotion] fairness:"),
+        ('["vehicles", "==", 0]', '["vehicles", "=", 0]', "[programmes.dibao] all: a condition is"),
+        ("valid_periods = 2", "valid_periodz = 2", "(did you mean valid_periods?)"),
+        ("[drift]", "[drifts]", "[drifts]: unknown section (did you mean drift?)"),
+    ],
+)
 def test_bad_value_names_file_section_and_key_in_one_line(tmp_path, old, new, message):
     path = edited(tmp_path, old, new)
     with pytest.raises(PolicyError) as err:
@@ -98,14 +104,18 @@ def test_programme_ops_are_the_ones_the_matcher_knows():
     assert tuple(OPS) == CONDITION_OPS
 
 
-@pytest.mark.parametrize(("old", "new", "key"), [
-    ("red = 0.30", 'red = "high"', "[tiers] red"),
-    ("cooldown_months = 3", "cooldown_monthz = 3", "[outreach] cooldown_monthz"),
-])
-@pytest.mark.parametrize("command", [["config"], ["monitor", "--as-of", "2026-01-31"],
-                                     ["train", "--as-of", "2026-01-31"]])
-def test_any_command_stops_with_exit_2_and_one_line(tmp_path, monkeypatch, old, new, key,
-                                                    command):
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("red = 0.30", 'red = "high"', "[tiers] red"),
+        ("cooldown_months = 3", "cooldown_monthz = 3", "[outreach] cooldown_monthz"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["config"], ["monitor", "--as-of", "2026-01-31"], ["train", "--as-of", "2026-01-31"]],
+)
+def test_any_command_stops_with_exit_2_and_one_line(tmp_path, monkeypatch, old, new, key, command):
     monkeypatch.setenv("SAFETYNET_POLICY_FILE", str(edited(tmp_path, old, new)))
     get_settings.cache_clear()
     result = CliRunner().invoke(app, command)
@@ -117,14 +127,23 @@ def test_any_command_stops_with_exit_2_and_one_line(tmp_path, monkeypatch, old, 
 
 def test_cli_process_prints_no_traceback(tmp_path, monkeypatch):
     bad = edited(tmp_path, "red = 0.30", 'red = "high"')
-    env = {"SAFETYNET_POLICY_FILE": str(bad), "SAFETYNET_HOME": str(tmp_path / "home"),
-           "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "safetynet.cli", "config"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        "SAFETYNET_POLICY_FILE": str(bad),
+        "SAFETYNET_HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "safetynet.cli", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert re.fullmatch(r"error: \S*policy\.toml \[tiers\] red: input should be a number.*\n",
-                        proc.stderr), proc.stderr
+    assert re.fullmatch(
+        r"error: \S*policy\.toml \[tiers\] red: input should be a number.*\n", proc.stderr
+    ), proc.stderr
 
 
 def test_config_prints_settings_and_the_effective_policy():
