@@ -59,7 +59,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home))
         t1, c1 = time.perf_counter(), time.process_time()
-        out = train_and_log(frame, spec, cfg, settings=settings, policy=policy,
+        out = train_and_log(frame, spec, cfg, settings=settings, promotion=policy.promotion,
                             model_name="bench", description="synthetic benchmark table")
         total = time.perf_counter() - t1
         cpu = time.process_time() - c1

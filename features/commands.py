@@ -175,7 +175,7 @@ def indicators(
 
     dates = _dates_or_exit(as_of)
     frame = build_features(dates, con=connect(_store_or_exit()))
-    raised = compute_indicators(frame, load_policy())
+    raised = compute_indicators(frame, load_policy().indicators)
     typer.echo(f"{len(frame):,} household rows; {raised['household_key'].nunique():,} "
                "households with at least one indicator")
     typer.echo(summarize(raised).to_string(index=False))

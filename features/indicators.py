@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from safetynet.features.definitions import windowed
+from safetynet.policy import IndicatorsPolicy
 
 Frame = pd.DataFrame
 Rule = Callable[[Frame, dict[str, Any]], pd.Series]
@@ -109,19 +110,15 @@ INDICATORS_BY_ID = {i.id: i for i in INDICATORS}
 OUTPUT_COLUMNS = ["household_key", "as_of_date", "indicator_id", "triggered_on", "evidence"]
 
 
-def _thresholds(policy: dict[str, Any]) -> dict[str, Any]:
-    section = policy.get("indicators", policy)
-    needed = {k for i in INDICATORS for k in i.thresholds}
-    missing = sorted(needed - set(section))
-    if missing:
-        raise ValueError(f"policy [indicators] lacks {', '.join(missing)}")
-    return section
+def _thresholds(indicators: IndicatorsPolicy) -> dict[str, Any]:
+    """The [indicators] section as the key -> threshold mapping the rules read."""
+    return indicators.model_dump()
 
 
-def compute_indicators(features: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame:
-    """Raised indicators, long format (see module docstring). `policy` is the whole policy
-    (or just its [indicators] section). Works on a one-row frame from the online store."""
-    p = _thresholds(policy)
+def compute_indicators(features: pd.DataFrame, indicators: IndicatorsPolicy) -> pd.DataFrame:
+    """Raised indicators, long format (see module docstring), with the policy's [indicators]
+    thresholds. Works on a one-row frame from the online store."""
+    p = _thresholds(indicators)
     needed = {"household_key", "as_of_date"}
     for ind in INDICATORS:
         needed |= set(ind.evidence(p))

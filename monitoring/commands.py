@@ -37,7 +37,9 @@ def monitor(
     features: Path | None = typer.Option(
         None, "--features", help="Feature table (Parquet); default: build from the offline store."
     ),
-    alias: str = typer.Option("champion", "--alias", help="Registry alias of the model to use."),
+    alias: str | None = typer.Option(
+        None, "--alias", help="Registry alias of the model to use (default: SAFETYNET_MODEL_ALIAS)."
+    ),
     reference_as_of: str | None = typer.Option(
         None,
         "--reference-as-of",
@@ -75,7 +77,7 @@ def monitor(
         frame,
         day,
         policy,
-        indicators=inputs.load_indicators(frame, policy),
+        indicators=inputs.load_indicators(frame, policy.indicators),
         assistance=inputs.load_assistance(settings),
         reference=reference,
         reports_dir=settings.reports_dir,

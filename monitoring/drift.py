@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from safetynet.policy import DriftPolicy
+
 EPS = 1e-4
 SCORE = "__score__"
 
@@ -126,7 +128,7 @@ def drift_table(
 
 def assess(
     psis: dict[str, float],
-    policy_drift: dict[str, float],
+    policy_drift: DriftPolicy,
     precision_drop: float | None = None,
     many_features_share: float = 0.2,
 ) -> dict[str, Any]:
@@ -136,8 +138,8 @@ def assess(
     the features do, or when realized precision fell by more than `precision_drop_retrain`
     (relative drop, from `safetynet report`).
     """
-    retrain_at = float(policy_drift["psi_retrain"])
-    warn_at = float(policy_drift["psi_warn"])
+    retrain_at = policy_drift.psi_retrain
+    warn_at = policy_drift.psi_warn
     feats = {k: v for k, v in psis.items() if k != SCORE}
     drifted = sorted((k for k, v in feats.items() if v > retrain_at), key=lambda k: -feats[k])
     warned = sorted(k for k, v in feats.items() if warn_at < v <= retrain_at)
@@ -147,7 +149,7 @@ def assess(
         reasons.append(f"score PSI {score_psi:.3f} > {retrain_at}")
     if feats and len(drifted) > many_features_share * len(feats):
         reasons.append(f"{len(drifted)} of {len(feats)} features have PSI > {retrain_at}")
-    drop_at = float(policy_drift.get("precision_drop_retrain", 1.0))
+    drop_at = policy_drift.precision_drop_retrain
     if precision_drop is not None and precision_drop > drop_at:
         reasons.append(f"realized precision fell by {precision_drop:.0%} (> {drop_at:.0%})")
     return {
@@ -161,7 +163,7 @@ def assess(
 
 
 def plot_drift(
-    psis: dict[str, float], policy_drift: dict[str, float], path: Path, top: int = 30
+    psis: dict[str, float], policy_drift: DriftPolicy, path: Path, top: int = 30
 ) -> Path:
     """Bar chart of the largest PSIs with the warn/retrain lines (PNG)."""
     import matplotlib
@@ -173,8 +175,8 @@ def plot_drift(
     names = ["score" if k == SCORE else k for k, _ in items]
     fig, ax = plt.subplots(figsize=(8, 0.25 * len(items) + 1.5))
     ax.barh(names[::-1], [v for _, v in items][::-1], color="#4a7ab5")
-    ax.axvline(policy_drift["psi_warn"], color="orange", ls="--", label="warn")
-    ax.axvline(policy_drift["psi_retrain"], color="red", ls="--", label="retrain")
+    ax.axvline(policy_drift.psi_warn, color="orange", ls="--", label="warn")
+    ax.axvline(policy_drift.psi_retrain, color="red", ls="--", label="retrain")
     ax.set_xlabel("population stability index vs training reference")
     ax.legend(loc="lower right")
     fig.tight_layout()

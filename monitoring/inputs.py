@@ -12,6 +12,7 @@ import pandas as pd
 
 from safetynet.config import Settings
 from safetynet.monitoring.drift import DriftReference, reference_path
+from safetynet.policy import IndicatorsPolicy
 
 
 def load_features(settings: Settings, as_of: date, path: Path | None = None) -> pd.DataFrame:
@@ -38,21 +39,22 @@ def load_assistance(settings: Settings) -> pd.DataFrame | None:
         return None
 
 
-def load_indicators(features: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame | None:
+def load_indicators(features: pd.DataFrame, indicators: IndicatorsPolicy) -> pd.DataFrame | None:
     """Early-warning indicators of the feature rows (None if the table lacks their evidence)."""
     from safetynet.features.indicators import compute_indicators
 
     try:
-        return compute_indicators(features, policy)
+        return compute_indicators(features, indicators)
     except ValueError:
         return None
 
 
-def load_champion(settings: Settings, alias: str = "champion") -> Any:
-    """The registered model behind `alias`, loaded natively (booster + calibrator)."""
+def load_champion(settings: Settings, alias: str | None = None) -> Any:
+    """The registered model behind `alias` (default: the `model_alias` setting, the model in
+    use, as `serve` serves it), loaded natively (booster + calibrator)."""
     from safetynet.training.bundle import load_bundle
 
-    return load_bundle(alias=alias, settings=settings)
+    return load_bundle(alias=alias or settings.model_alias, settings=settings)
 
 
 def resolve_reference(

@@ -35,6 +35,7 @@ from safetynet.monitoring.schema import (
 )
 from safetynet.monitoring.scoring import assign_tiers, predict_proba, top_reasons
 from safetynet.monitoring.worklists import build_worklists
+from safetynet.policy import DriftPolicy, Policy
 
 log = logging.getLogger(__name__)
 REASONS_CHUNK = 50_000  # rows per pred_contrib call (bounded memory: 50k x 81 x 8 B = 32 MB)
@@ -123,7 +124,7 @@ def monitor_run(
     bundle: Any,
     features: pd.DataFrame,
     as_of: date,
-    policy: dict[str, Any],
+    policy: Policy,
     indicators: pd.DataFrame | None = None,
     assistance: pd.DataFrame | None = None,
     reference: drift_mod.DriftReference | None = None,
@@ -144,7 +145,7 @@ def monitor_run(
     t = {"start": time.perf_counter()}
     started = datetime.now(UTC)
     run_id = as_of.isoformat()
-    outreach, tiers = policy["outreach"], policy["tiers"]
+    outreach, tiers = policy.outreach, policy.tiers.thresholds()
     names = list(bundle.features)
     _validate(features, names)
 
@@ -181,8 +182,8 @@ def monitor_run(
         current["household_key"],
         as_of,
         assistance,
-        _recent_outcomes(engine, as_of, int(outreach["cooldown_months"])),
-        int(outreach["cooldown_months"]),
+        _recent_outcomes(engine, as_of, outreach.cooldown_months),
+        outreach.cooldown_months,
     )
     current["suppressed"] = suppressed.to_numpy()
     run_alerts = compute_alerts(
@@ -192,7 +193,7 @@ def monitor_run(
         suppressed,
         as_of,
         prev_as_of,
-        float(outreach["score_rise_alert"]),
+        outreach.score_rise_alert,
     )
     n_alerts = run_alerts.groupby("household_key").size()
     current["n_alerts"] = current["household_key"].map(n_alerts).fillna(0).astype(int).to_numpy()
@@ -223,7 +224,7 @@ def monitor_run(
             source=f"first monitoring run {run_id}",
         )
     psis = drift_mod.drift_table(reference, X, names, scores)
-    drift_summary = drift_mod.assess(psis, policy["drift"], precision_drop=precision_drop)
+    drift_summary = drift_mod.assess(psis, policy.drift, precision_drop=precision_drop)
     drift_summary["reference_source"] = reference.source
     t["drift"] = time.perf_counter()
 
@@ -282,7 +283,7 @@ def monitor_run(
         ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
         if fitted_here and not ref_file.exists():
             reference.save(ref_file)
-        _write_drift_report(reports_dir, run_id, psis, drift_summary, policy["drift"], reference)
+        _write_drift_report(reports_dir, run_id, psis, drift_summary, policy.drift, reference)
     summary.timings_s = _timings({**t, "end": time.perf_counter()})
     log.info(
         "monitor run %s: %d scored, %d flagged, %d alerts",
@@ -306,7 +307,7 @@ def _write_drift_report(
     run_id: str,
     psis: dict[str, float],
     summary: dict[str, Any],
-    policy_drift: dict[str, float],
+    policy_drift: DriftPolicy,
     reference: drift_mod.DriftReference,
 ) -> None:
     """drift.json (PSI per column + recommendation) and drift.png under reports/monitoring/<run>."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from safetynet.monitoring.scoring import tier_rank
+from safetynet.policy import OutreachPolicy
 
 WORKLIST_COLUMNS = [
     "item_id",
@@ -36,19 +36,19 @@ WORKLIST_COLUMNS = [
 ]
 
 
-def district_capacity(outreach: dict[str, Any]) -> int:
+def district_capacity(outreach: OutreachPolicy) -> int:
     """Visits a district can make in a month (policy [outreach])."""
-    return int(outreach["visits_per_caseworker_month"]) * int(outreach["caseworkers_per_district"])
+    return outreach.visits_per_caseworker_month * outreach.caseworkers_per_district
 
 
-def audit_size(outreach: dict[str, Any]) -> int:
+def audit_size(outreach: OutreachPolicy) -> int:
     """Audit visits per district: `audit_fraction` of capacity, at least one when non-zero."""
-    frac = float(outreach.get("audit_fraction", 0.0))
+    frac = outreach.audit_fraction
     return math.ceil(frac * district_capacity(outreach) - 1e-9) if frac > 0 else 0
 
 
 def build_worklists(
-    scored: pd.DataFrame, as_of: date, outreach: dict[str, Any], seed: int = 0
+    scored: pd.DataFrame, as_of: date, outreach: OutreachPolicy, seed: int = 0
 ) -> pd.DataFrame:
     """Worklist items of one run.
 

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
+
+from safetynet.policy import PolicyError
 
 # Before any OpenMP library loads (LightGBM, scikit-learn): OpenMP threads that busy-wait for
 # each other starve on shared cores, 5-9x the wall time per boosting round at load 5-10
 # (docs/training.md, "Search cost"). An explicit setting in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+
+class _SafetyNetGroup(TyperGroup):
+    """The root command group: a bad policy file stops any command with exit code 2 and one
+    line on stderr (`error: policy.toml [tiers] red: input should be a number`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PolicyError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_SafetyNetGroup,
     help="SafetyNet: early warning of household hardship from shared departmental data.",
     no_args_is_help=True,
     add_completion=False,
@@ -39,12 +59,31 @@ def contracts(
 
 @app.command("config")
 def show_config() -> None:
-    """Print the effective runtime settings (secrets redacted) and the policy file in use."""
-    from safetynet.config import Settings
+    """Print the effective runtime settings (secrets redacted) and the validated policy;
+    exit 2 if the policy file does not validate."""
+    from safetynet.config import Settings, load_policy
 
-    for name, value in Settings().model_dump().items():
+    settings = Settings()
+    for name, value in settings.model_dump().items():
         shown = "***" if name.endswith("secret") and value else value
         typer.echo(f"{name:22} {shown}")
+    policy = load_policy(settings.policy_file)
+    typer.echo(f"\n# policy ({settings.policy_file}): valid")
+    for line in _policy_lines(policy.model_dump(mode="json")):
+        typer.echo(line)
+
+
+def _policy_lines(policy: dict[str, Any]) -> list[str]:
+    """The policy as TOML-like lines: one `[section]` header per table, `key = value` below."""
+    lines: list[str] = []
+    for section, body in policy.items():
+        tables = {section: body} if section != "programmes" else {
+            f"programmes.{pid}": rule for pid, rule in body.items()}
+        for name, table in tables.items():
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {json.dumps(v, ensure_ascii=False)}"
+                      for k, v in table.items() if v is not None]
+    return lines
 
 
 # --- commands of each area (each module imports its heavy dependencies inside the command) ---

@@ -6,19 +6,21 @@ else `$SAFETYNET_HOME/config.toml`). Environment variables win over the file.
 
 Policy settings (indicator thresholds, risk tiers, programme rules, label and cohort
 definitions, outreach capacity) live in `policy.toml` beside this module; a deployment
-can point `SAFETYNET_POLICY_FILE` at its own copy.
+can point `SAFETYNET_POLICY_FILE` at its own copy. `load_policy` returns it typed and
+validated (`safetynet.policy.Policy`).
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from safetynet.policy import Policy, cached_policy
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.toml")
 
@@ -61,6 +63,10 @@ class Settings(BaseSettings):
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_url: str = "redis://127.0.0.1:6379/0"
     model_name: str = "safetynet-hardship"
+    model_alias: str = Field(
+        default="champion",
+        description="Registry alias of the model in use: served by `serve`, scored by `monitor`.",
+    )
     policy_file: Path = DEFAULT_POLICY_FILE
     log_level: str = "INFO"
     # --- serving (serving/) ---
@@ -80,7 +86,6 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Most households or records in one /score request."
     )
     serve_reasons: int = Field(default=5, ge=0, description="Reasons returned per household.")
-    serve_model_alias: str = Field(default="champion", description="Registry alias served.")
     serve_model_poll_seconds: float = Field(
         default=30.0, ge=0, description="Seconds between checks of the alias (0 = never)."
     )
@@ -197,7 +202,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def load_policy(path: Path | None = None) -> dict[str, Any]:
-    """The policy configuration (thresholds, tiers, programme rules, labels, capacity)."""
-    with open(path or get_settings().policy_file, "rb") as fh:
-        return tomllib.load(fh)
+def load_policy(path: Path | None = None) -> Policy:
+    """The validated policy of `path` (default: the `policy_file` setting), read once per file
+    version; raises `safetynet.policy.PolicyError` (one line naming file, section, key)."""
+    return cached_policy(path or get_settings().policy_file)

@@ -15,10 +15,11 @@ def serve(
     """Start the scoring API (BentoML) with the champion model."""
     import bentoml
 
-    from safetynet.config import get_settings
+    from safetynet.config import get_settings, load_policy
     from safetynet.serving.db import migrate
 
     settings = get_settings()
+    load_policy()  # a bad policy stops here (exit 2), not inside every worker
     migrate(settings)  # once here, so workers do not race to create tables
     bentoml.serve(
         "safetynet.serving.service:SafetyNet",

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from safetynet.config import Settings
+from safetynet.policy import IndicatorsPolicy
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def rows_to_matrix(rows: Sequence[dict[str, Any]], features: Sequence[str]) -> n
 
 def _compute(
     keys: Sequence[str], as_of: Sequence[str | None], rows: Sequence[dict[str, Any]],
-    policy: dict[str, Any],
+    policy: IndicatorsPolicy,
 ) -> list[list[dict[str, Any]]]:
     out: list[list[dict[str, Any]]] = [[] for _ in keys]
     try:
@@ -169,7 +170,7 @@ class _Columns:
 
 
 def fast_indicators(
-    as_of: Sequence[str | None], rows: Sequence[dict[str, Any]], policy: dict[str, Any]
+    as_of: Sequence[str | None], rows: Sequence[dict[str, Any]], policy: IndicatorsPolicy
 ) -> list[list[dict[str, Any]]] | None:
     """The indicators of `safetynet.features.indicators` evaluated on NumPy columns.
 
@@ -215,7 +216,7 @@ class Indicators:
     """Early-warning indicators for a batch: the NumPy evaluation, or `compute_indicators`
     when the rules need more than it offers."""
 
-    def __init__(self, policy: dict[str, Any]) -> None:
+    def __init__(self, policy: IndicatorsPolicy) -> None:
         self.policy = policy
 
     def get(

@@ -130,7 +130,7 @@ def _load_bundle_from_registry(alias: str, settings: Settings) -> RegistryBundle
 def load_model(alias: str | None = None, settings: Settings | None = None) -> Bundle:
     """Load the model registered under `alias` (default: the configured serving alias)."""
     settings = settings or get_settings()
-    alias = alias or settings.serve_model_alias
+    alias = alias or settings.model_alias
     try:
         from safetynet.training.bundle import load_bundle  # type: ignore[import-not-found]
     except ImportError:
@@ -151,7 +151,7 @@ class ModelHolder:
 
     def __init__(self, settings: Settings, alias: str | None = None) -> None:
         self.settings = settings
-        self.alias = alias or settings.serve_model_alias
+        self.alias = alias or settings.model_alias
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None

@@ -8,10 +8,13 @@ have, or whose value is missing, does not hold. Evaluation is vectorised over th
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from safetynet.policy import ProgrammePolicy
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
        "==": operator.eq, "!=": operator.ne}
@@ -45,28 +48,13 @@ class ProgrammeRule:
         return {c.feature for c in (*self.all, *self.any)}
 
 
-def _conditions(raw: Any, where: str) -> tuple[Condition, ...]:
-    out = []
-    for item in raw or []:
-        if not (isinstance(item, list | tuple) and len(item) == 3 and item[1] in OPS):
-            raise ValueError(f"{where}: a condition is [feature, op, number], op in {list(OPS)}")
-        out.append(Condition(str(item[0]), str(item[1]), float(item[2])))
-    return tuple(out)
+def load_rules(programmes: Mapping[str, ProgrammePolicy]) -> list[ProgrammeRule]:
+    """The policy's [programmes.*] rules (validated by `safetynet.policy`) as matchers."""
+    def conditions(raw: tuple[tuple[str, str, float], ...]) -> tuple[Condition, ...]:
+        return tuple(Condition(feature, op, float(threshold)) for feature, op, threshold in raw)
 
-
-def load_rules(policy: dict[str, Any]) -> list[ProgrammeRule]:
-    """Parse policy['programmes']; raises ValueError on a malformed rule."""
-    rules = []
-    for pid, spec in (policy.get("programmes") or {}).items():
-        where = f"policy [programmes.{pid}]"
-        rule = ProgrammeRule(
-            pid, spec.get("name_en", pid), spec.get("name_zh", spec.get("name_en", pid)),
-            _conditions(spec.get("all"), where), _conditions(spec.get("any"), where),
-        )
-        if not rule.all and not rule.any:
-            raise ValueError(f"{where} has no conditions")
-        rules.append(rule)
-    return rules
+    return [ProgrammeRule(pid, spec.name_en, spec.name_zh, conditions(spec.all),
+                          conditions(spec.any)) for pid, spec in programmes.items()]
 
 
 def _match_few(

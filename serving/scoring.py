@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from safetynet.policy import Policy
 from safetynet.serving.explain import all_contributions, top_reasons
 from safetynet.serving.features import FeatureText, Indicators, feature_texts
 from safetynet.serving.model import Bundle, predict
@@ -54,13 +55,13 @@ def _as_rows(X: np.ndarray, features: Sequence[str]) -> list[dict[str, Any]]:
 class Scorer:
     """Turns a model bundle and a batch into API results (plain dicts)."""
 
-    def __init__(self, policy: dict[str, Any], reasons: int = 5, indicators: bool = True) -> None:
+    def __init__(self, policy: Policy, reasons: int = 5, indicators: bool = True) -> None:
         self.policy = policy
-        self.thresholds = policy["tiers"]
-        self.rules: list[ProgrammeRule] = load_rules(policy)
+        self.thresholds = policy.tiers.thresholds()
+        self.rules: list[ProgrammeRule] = load_rules(policy.programmes)
         self.rule_features = {f for r in self.rules for f in r.features()}
         self.k = reasons
-        self.indicators = Indicators(policy) if indicators else None
+        self.indicators = Indicators(policy.indicators) if indicators else None
         self._texts: dict[tuple[str, ...], dict[str, FeatureText]] = {}
 
     def texts(self, features: Sequence[str]) -> dict[str, FeatureText]:

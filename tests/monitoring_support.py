@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from safetynet.config import DEFAULT_POLICY_FILE, load_policy
+
 FEATURES = ["income_drop", "oop_ratio", "members_65plus", "unemployed", "absence_days"]
 DISTRICTS = ["east", "west", "north"]
 
@@ -81,9 +83,9 @@ class FailingBundle:
         raise RuntimeError("injected failure in predict")
 
 
-POLICY = {
-    "tiers": {"red": 0.30, "orange": 0.15, "yellow": 0.07},
-    "outreach": {
+POLICY = load_policy(DEFAULT_POLICY_FILE).replace(
+    tiers={"red": 0.30, "orange": 0.15, "yellow": 0.07},
+    outreach={
         "capacity_fraction": 0.05,
         "visits_per_caseworker_month": 5,
         "caseworkers_per_district": 2,
@@ -91,8 +93,8 @@ POLICY = {
         "cooldown_months": 3,
         "score_rise_alert": 0.10,
     },
-    "drift": {"psi_warn": 0.1, "psi_retrain": 0.25, "precision_drop_retrain": 0.2},
-}
+    drift={"psi_warn": 0.1, "psi_retrain": 0.25, "precision_drop_retrain": 0.2},
+)
 
 
 def register_champion(booster, settings, alias: str = "champion") -> str:  # type: ignore[no-untyped-def]
@@ -105,7 +107,8 @@ def register_champion(booster, settings, alias: str = "champion") -> str:  # typ
     # URI left over from an earlier test would send this model to another test's registry
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
-    exp_id = mlflow.create_experiment(
+    known = mlflow.get_experiment_by_name("monitoring-test")  # a second model: same experiment
+    exp_id = known.experiment_id if known else mlflow.create_experiment(
         "monitoring-test", artifact_location=settings.artifact_root.resolve().as_uri()
     )
     with mlflow.start_run(experiment_id=exp_id) as run:

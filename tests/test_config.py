@@ -35,6 +35,6 @@ def test_every_setting_is_documented():
 def test_policy_has_the_sections_other_modules_read():
     get_settings.cache_clear()
     policy = load_policy()
-    assert {"label", "indicators", "tiers", "outreach", "drift"} <= set(policy)
-    tiers = policy["tiers"]
-    assert tiers["red"] > tiers["orange"] > tiers["yellow"] > 0
+    assert {"label", "indicators", "tiers", "outreach", "drift"} <= set(type(policy).model_fields)
+    tiers = policy.tiers
+    assert tiers.red > tiers.orange > tiers.yellow > 0

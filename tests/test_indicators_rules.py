@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import date
 
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 from features_fixture import write_store
 
-from safetynet.config import load_policy
+from safetynet.config import DEFAULT_POLICY_FILE, load_policy
 from safetynet.features.build import build_features
 from safetynet.features.indicators import INDICATORS, compute_indicators
 
@@ -29,7 +28,7 @@ def raised(out: pd.DataFrame, day: date) -> dict[tuple[str, str], pd.Series]:
 
 
 def test_expected_indicators_with_event_dates_and_evidence(frame):
-    out = compute_indicators(frame, load_policy())
+    out = compute_indicators(frame, load_policy().indicators)
     june = raised(out, T)
     assert set(june) == {
         ("H1", "serious_illness"), ("H1", "disability_new_or_worse"), ("H1", "unemployment"),
@@ -46,20 +45,20 @@ def test_expected_indicators_with_event_dates_and_evidence(frame):
     assert ("H2", "left_assistance_recently") not in raised(out, date(2024, 2, 29))
 
 
-def test_thresholds_come_from_policy(frame):
-    policy = copy.deepcopy(load_policy())
-    policy["indicators"]["oop_to_income_ratio"] = 3.0
-    policy["indicators"]["income_drop_ratio"] = 0.7
-    policy["indicators"]["serious_illness_months"] = 1
-    june = raised(compute_indicators(frame, policy), T)
+def test_thresholds_come_from_policy(frame, tmp_path):
+    policy = load_policy().replace(indicators={
+        "oop_to_income_ratio": 3.0, "income_drop_ratio": 0.7, "serious_illness_months": 1})
+    june = raised(compute_indicators(frame, policy.indicators), T)
     for gone in ("medical_cost_beyond_income", "income_drop", "serious_illness"):
         assert ("H1", gone) not in june
-    policy["indicators"]["serious_illness_months"] = 5
+    policy = policy.replace(indicators={"serious_illness_months": 5})
     with pytest.raises(ValueError, match="serious_illness_claims_5m"):
-        compute_indicators(frame, policy)
-    del policy["indicators"]["elderly_alone_age"]
+        compute_indicators(frame, policy.indicators)
+    lacking = tmp_path / "policy.toml"  # a threshold missing from the file: refused on load
+    lacking.write_text(DEFAULT_POLICY_FILE.read_text(encoding="utf-8").replace(
+        "elderly_alone_age = 65\n", ""), encoding="utf-8")
     with pytest.raises(ValueError, match="elderly_alone_age"):
-        compute_indicators(frame, policy)
+        load_policy(lacking)
 
 
 def test_one_household_from_the_online_store(frame, tmp_path):
@@ -67,14 +66,15 @@ def test_one_household_from_the_online_store(frame, tmp_path):
 
     store = SQLiteOnlineStore(tmp_path / "o.sqlite")
     store.write(frame)
-    one = compute_indicators(pd.DataFrame([store.get("H1")]), load_policy())
-    offline = compute_indicators(frame[frame.as_of_date == pd.Timestamp(T)], load_policy())
+    one = compute_indicators(pd.DataFrame([store.get("H1")]), load_policy().indicators)
+    offline = compute_indicators(frame[frame.as_of_date == pd.Timestamp(T)],
+                                 load_policy().indicators)
     offline = offline[offline.household_key == "H1"].reset_index(drop=True)
     pd.testing.assert_frame_equal(one, offline, check_dtype=False)
 
 
 def test_every_indicator_documented_and_policy_keys_exist():
-    keys = set(load_policy()["indicators"])
+    keys = set(type(load_policy().indicators).model_fields)
     for ind in INDICATORS:
         assert ind.description_en and ind.description_zh
         assert set(ind.thresholds) <= keys, ind.id

@@ -35,14 +35,14 @@ def test_reference_roundtrip_and_shift_detection(tmp_path):
     moved[:, 0] += 1.0
     drifted = drift_table(ref, moved, ["a", "b"], rng.random(20_000) ** 3)
     assert drifted["a"] > 0.25 and drifted["b"] < 0.01 and drifted[SCORE] > 0.25
-    verdict = assess(drifted, POLICY["drift"])
+    verdict = assess(drifted, POLICY.drift)
     assert verdict["recommend_retrain"] and verdict["features_drifted"] == ["a"]
-    png = plot_drift(drifted, POLICY["drift"], tmp_path / "d.png")
+    png = plot_drift(drifted, POLICY.drift, tmp_path / "d.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_retrain_rule_thresholds():
-    d = POLICY["drift"]
+    d = POLICY.drift
     calm = {SCORE: 0.05, "a": 0.3, "b": 0.01, "c": 0.02, "d": 0.01, "e": 0.0}
     assert not assess(calm, d)["recommend_retrain"]  # 1 of 5 features is not "many"
     assert assess({**calm, "b": 0.4}, d)["recommend_retrain"]  # 2 of 5 > 20%

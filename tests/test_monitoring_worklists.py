@@ -33,16 +33,16 @@ def scored(n: int = 200, seed: int = 0) -> pd.DataFrame:
 
 
 def test_capacity_and_audit_size_come_from_policy():
-    o = POLICY["outreach"]
+    o = POLICY.outreach
     assert district_capacity(o) == 10
     assert audit_size(o) == 3  # ceil(0.3 * 10)
-    assert audit_size({**o, "audit_fraction": 0.03}) == 1
-    assert audit_size({**o, "audit_fraction": 0}) == 0
+    assert audit_size(POLICY.replace(outreach={"audit_fraction": 0.03}).outreach) == 1
+    assert audit_size(POLICY.replace(outreach={"audit_fraction": 0}).outreach) == 0
 
 
 def test_listed_by_priority_cut_at_capacity_per_district():
     s = scored()
-    w = build_worklists(s, AS_OF, POLICY["outreach"], seed=1)
+    w = build_worklists(s, AS_OF, POLICY.outreach, seed=1)
     listed = w[~w["audit"]]
     assert listed.groupby("district").size().to_dict() == {"a": 10, "b": 10}
     rank = {"green": 0, "yellow": 1, "orange": 2, "red": 3}
@@ -63,9 +63,9 @@ def test_listed_by_priority_cut_at_capacity_per_district():
 
 def test_audit_slice_is_below_the_cut_weighted_and_reproducible():
     s = scored()
-    w1 = build_worklists(s, AS_OF, POLICY["outreach"], seed=1)
-    w2 = build_worklists(s.sample(frac=1, random_state=3), AS_OF, POLICY["outreach"], seed=1)
-    w3 = build_worklists(s, AS_OF, POLICY["outreach"], seed=2)
+    w1 = build_worklists(s, AS_OF, POLICY.outreach, seed=1)
+    w2 = build_worklists(s.sample(frac=1, random_state=3), AS_OF, POLICY.outreach, seed=1)
+    w3 = build_worklists(s, AS_OF, POLICY.outreach, seed=2)
     audit = w1[w1["audit"]]
     assert audit.groupby("district").size().to_dict() == {"a": 3, "b": 3}
     assert not audit["household_key"].isin(w1.loc[~w1["audit"], "household_key"]).any()
@@ -79,7 +79,8 @@ def test_audit_slice_is_below_the_cut_weighted_and_reproducible():
 
 def test_audit_sample_is_uniform_over_the_pool():
     s = scored(6000, seed=5)
-    outreach = {**POLICY["outreach"], "audit_fraction": 30.0}  # 300 audit visits per district
+    # 300 audit visits per district: beyond what a policy file may say (unvalidated copy)
+    outreach = POLICY.outreach.model_copy(update={"audit_fraction": 30.0})
     w = build_worklists(s, AS_OF, outreach, seed=0)
     pool = s[~s["household_key"].isin(w.loc[~w["audit"], "household_key"])]
     drawn = pool["household_key"].isin(w.loc[w["audit"], "household_key"])

@@ -71,17 +71,18 @@ def test_top_reasons_are_the_largest_positive_contributions(model):
 
 
 def test_tiers_follow_policy_thresholds():
-    tiers = load_policy()["tiers"]
+    tiers = load_policy().tiers.thresholds()
     p = np.array([0.0, tiers["yellow"], tiers["orange"] - 1e-9, tiers["orange"], 0.99])
     assert tiers_of(p, tiers).tolist() == ["green", "yellow", "yellow", "orange", "red"]
 
 
 def test_programme_rules_are_declarative_and_vectorised():
-    rules = load_rules({"programmes": {
+    rules = load_rules(load_policy().replace(programmes={
         "dibao": {"name_en": "Dibao", "name_zh": "低保",
                   "all": [["income_per_capita", "<", 900], ["on_dibao", "==", 0]]},
-        "edu": {"any": [["dropouts_12m", ">", 0], ["absence_days_3m", ">=", 10]]},
-    }})
+        "edu": {"name_en": "Edu", "name_zh": "教育",
+                "any": [["dropouts_12m", ">", 0], ["absence_days_3m", ">=", 10]]},
+    }).programmes)
     cols = {"income_per_capita": np.array([500.0, 500.0, np.nan, 2000.0]),
             "on_dibao": np.array([0.0, 1.0, 0.0, 0.0]),
             "dropouts_12m": np.array([0.0, 1.0, 0.0, np.nan]),
@@ -95,16 +96,18 @@ def test_programme_rules_are_declarative_and_vectorised():
 
 
 def test_malformed_programme_rule_is_refused():
+    policy = load_policy()
     with pytest.raises(ValueError, match="condition"):
-        load_rules({"programmes": {"x": {"all": [["a", "~", 1]]}}})
+        policy.replace(programmes={"x": {"name_en": "X", "name_zh": "X",
+                                         "all": [["a", "~", 1]]}})
     with pytest.raises(ValueError, match="no conditions"):
-        load_rules({"programmes": {"x": {"name_en": "X"}}})
+        policy.replace(programmes={"x": {"name_en": "X", "name_zh": "X"}})
 
 
 def test_shipped_policy_programmes_use_real_feature_names():
     from safetynet.features.definitions import FEATURES_BY_NAME
 
-    rules = load_rules(load_policy())
+    rules = load_rules(load_policy().programmes)
     assert {r.programme_id for r in rules} >= {
         "dibao", "medical_assistance", "education_assistance", "temporary_assistance",
         "employment_assistance", "disability_subsidies"}
@@ -129,14 +132,14 @@ def test_numpy_indicators_agree_with_compute_indicators():
         r["oldest_member_age"] = float(rng.integers(50, 90))
         r["current_unemployment_months"] = None if rng.random() < 0.3 else 2.0
     as_of = ["2026-10-31"] * len(rows)
-    fast = fast_indicators(as_of, rows, policy)
-    slow = _compute([f"h{i}" for i in range(len(rows))], as_of, rows, policy)
+    fast = fast_indicators(as_of, rows, policy.indicators)
+    slow = _compute([f"h{i}" for i in range(len(rows))], as_of, rows, policy.indicators)
     assert sum(map(len, fast)) > 100
     assert fast == slow
 
 
 def test_programme_matching_small_and_large_batches_agree():
-    rules = load_rules(load_policy())
+    rules = load_rules(load_policy().programmes)
     rng = np.random.default_rng(1)
     names = sorted({f for r in rules for f in r.features()})
     cols = {f: np.where(rng.random(40) < 0.1, np.nan, rng.integers(0, 3, 40) * 700.0)

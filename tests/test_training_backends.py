@@ -23,7 +23,7 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 def _train_and_load(settings: Settings) -> None:
     table = xor_table(n_entities=200, n_periods=12)
-    out = train_and_log(table, spec(), config(), settings=settings, policy=POLICY,
+    out = train_and_log(table, spec(), config(), settings=settings, promotion=POLICY.promotion,
                         model_name="backend-test", promote_after=True)
     assert out.decision.promoted, out.decision.summary()
     bundle = load_bundle("champion", settings, name="backend-test")

@@ -8,7 +8,8 @@ import pytest
 
 from safetynet.training import metrics as M
 from safetynet.training.calibration import Calibrator
-from safetynet.training.fairness import FairnessPolicy, audit, flagged_at_capacity, gate_failures
+from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
+from tests.training_support import config, fairness
 
 
 def test_precision_at_k_without_ties():
@@ -115,7 +116,8 @@ def test_fairness_audit_hand_computed():
     y = np.array([1, 1, 0, 0, 1, 1, 1, 0, 0, 0])
     f = np.array([1, 0, 1, 0, 1, 1, 1, 0, 0, 0])
     attrs = pd.DataFrame({"sex": ["F"] * 4 + ["M"] * 6})
-    t = audit(y, f, attrs, FairnessPolicy(min_positives=1)).set_index("group")
+    t = audit(y, f, attrs, fairness(disparity_low=0.8, disparity_high=1.25,
+                                    min_group_positives=1)).set_index("group")
     assert t.at["F", "recall"] == pytest.approx(0.5) and t.at["M", "recall"] == 1.0
     assert t.at["F", "fpr"] == pytest.approx(0.5) and t.at["M", "fpr"] == 0.0
     assert t.at["F", "precision"] == pytest.approx(0.5)
@@ -126,7 +128,8 @@ def test_fairness_audit_hand_computed():
     assert not t.at["M", "fails_gate"]
     assert gate_failures(t.reset_index())[0].startswith("sex=F")
     # the same group below the size threshold is reported but does not fail the gate
-    t2 = audit(y, f, attrs, FairnessPolicy(min_positives=5))
+    t2 = audit(y, f, attrs, fairness(disparity_low=0.8, disparity_high=1.25,
+                                     min_group_positives=5))
     assert not t2["fails_gate"].any() and (t2["flags"] != "").any()
 
 
@@ -138,7 +141,7 @@ def test_flagged_at_capacity_breaks_ties_reproducibly():
 
 
 def test_onset_efficiency_counts_realised_onsets_in_each_top_k():
-    from safetynet.training.pipeline import RunConfig, _onset_metrics
+    from safetynet.training.pipeline import _onset_metrics
 
     # 20 rows, top 10% = 2 rows. The oracle's truth ranks rows 0, 1 first; the model ranks
     # rows 2, 0 first. Realised onsets: rows 0 and 2. Row 19 has no outcome (window past
@@ -150,7 +153,7 @@ def test_onset_efficiency_counts_realised_onsets_in_each_top_k():
     onset[[0, 2]] = 1
     onset[19] = np.nan
     truth[19], prob[19] = 0.99, 0.99
-    m = _onset_metrics(onset, truth, prob, RunConfig(fractions=(0.1,)))
+    m = _onset_metrics(onset, truth, prob, config(fractions=(0.1,)))
     assert m["test_oracle_onset_precision_at_10pct"] == 0.5  # rows 0, 1: one onset
     assert m["test_onset_precision_at_10pct"] == 1.0  # rows 2, 0: two onsets
     assert m["test_onset_efficiency_at_10pct"] == 2.0

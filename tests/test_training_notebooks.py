@@ -26,8 +26,8 @@ def _run(name: str, tmp_path: Path) -> nbformat.NotebookNode:
 @pytest.mark.slow
 def test_model_report_notebook(tmp_path, monkeypatch, isolated_home):
     settings = Settings(home=isolated_home)
-    out = train_and_log(xor_table(200, 12), spec(), config(), settings=settings, policy=POLICY,
-                        model_name="nb-model", promote_after=True)
+    out = train_and_log(xor_table(200, 12), spec(), config(), settings=settings,
+                        promotion=POLICY.promotion, model_name="nb-model", promote_after=True)
     assert out.decision.promoted
     monkeypatch.setenv("MODEL_NAME", "nb-model")
     nb = _run("model_report.ipynb", tmp_path)

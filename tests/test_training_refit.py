@@ -77,7 +77,7 @@ def test_without_refit_the_evaluated_model_is_registered(runs):
 def test_registry_holds_the_refit_and_the_champion_comparison_uses_the_evaluated_model(tmp_path):
     settings = Settings(home=tmp_path / "mlhome")
     table = xor_table()
-    first = train_and_log(table, spec(), config(), settings=settings, policy=POLICY,
+    first = train_and_log(table, spec(), config(), settings=settings, promotion=POLICY.promotion,
                           model_name=NAME, promote_after=True, feature_set_version="test")
     assert first.decision.promoted, first.decision.summary()
     configure(settings)
@@ -97,7 +97,7 @@ def test_registry_holds_the_refit_and_the_champion_comparison_uses_the_evaluated
 
     # same data again: the champion's evaluated model scores exactly what its own run measured
     # (its refit calibrated on this test month and would have an unfair advantage)
-    second = train_and_log(table, spec(), config(), settings=settings, policy=POLICY,
+    second = train_and_log(table, spec(), config(), settings=settings, promotion=POLICY.promotion,
                            model_name=NAME, feature_set_version="test")
     m2 = client.get_run(second.run_id).data.metrics
     assert m2["champion_compared_evaluated_model"] == 1.0
@@ -109,13 +109,14 @@ def test_registry_holds_the_refit_and_the_champion_comparison_uses_the_evaluated
 def test_a_champion_from_before_the_refit_is_compared_through_its_registered_model(tmp_path):
     settings = Settings(home=tmp_path / "mlhome")
     table = xor_table()
-    old = train_and_log(table, spec(), config(refit=False), settings=settings, policy=POLICY,
-                        model_name=NAME, promote_after=True, feature_set_version="test")
+    old = train_and_log(table, spec(), config(refit=False), settings=settings,
+                        promotion=POLICY.promotion, model_name=NAME, promote_after=True,
+                        feature_set_version="test")
     assert old.decision.promoted, old.decision.summary()
     configure(settings)
     client = MlflowClient()
     assert not list(client.list_artifacts(old.run_id, "evaluated_model"))
-    new = train_and_log(table, spec(), config(), settings=settings, policy=POLICY,
+    new = train_and_log(table, spec(), config(), settings=settings, promotion=POLICY.promotion,
                         model_name=NAME, feature_set_version="test")
     m = client.get_run(new.run_id).data.metrics
     assert m["champion_compared_evaluated_model"] == 0.0

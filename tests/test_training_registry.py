@@ -11,10 +11,9 @@ from mlflow import MlflowClient
 from safetynet.config import Settings
 from safetynet.training import promote as P
 from safetynet.training.bundle import load_bundle
-from safetynet.training.fairness import FairnessPolicy
 from safetynet.training.tracking import configure
 from safetynet.training.train import train_and_log
-from tests.training_support import POLICY, config, spec, xor_table
+from tests.training_support import POLICY, config, fairness, spec, xor_table
 
 NAME = "test-model"
 
@@ -28,7 +27,8 @@ def _state(client: MlflowClient) -> dict:
 
 def _train(settings, table, policy, **kw):
     cfg_kw = kw.pop("cfg", {})
-    return train_and_log(table, spec(**kw), config(**cfg_kw), settings=settings, policy=policy,
+    return train_and_log(table, spec(**kw), config(**cfg_kw), settings=settings,
+                         promotion=policy.promotion,
                          model_name=NAME, promote_after=True, feature_set_version="test")
 
 
@@ -36,7 +36,7 @@ def _train(settings, table, policy, **kw):
 def trained(tmp_path_factory):
     settings = Settings(home=tmp_path_factory.mktemp("mlhome"))
     table = xor_table()
-    weak_policy = {"promotion": {**POLICY["promotion"], "margin": -1.0}}
+    weak_policy = POLICY.replace(promotion={"margin": -1.0})
     weak = _train(settings, table, weak_policy, exclude=["p_true", "x2"])
     strong = _train(settings, table, POLICY)
     return settings, table, weak, strong
@@ -108,18 +108,18 @@ def test_worse_or_unfair_challenger_changes_nothing_and_rollback(trained):
     configure(settings)
     client = MlflowClient()
     worse = train_and_log(table, spec(exclude=["p_true", "x2"]), config(), settings=settings,
-                          policy=POLICY, model_name=NAME)
+                          promotion=POLICY.promotion, model_name=NAME)
     before = _state(client)
-    d = P.promote(client, NAME, POLICY)
+    d = P.promote(client, NAME, POLICY.promotion)
     assert not d.promoted and "does not beat champion" in d.reasons[0]
     assert _state(client) == before
     assert before["aliases"] == {"champion": strong.version, "challenger": worse.version}
 
-    strict = FairnessPolicy(low=0.99, high=1.01, min_positives=1)
+    strict = fairness(disparity_low=0.99, disparity_high=1.01, min_group_positives=1)
     unfair = train_and_log(table, spec(), config(fairness=strict), settings=settings,
-                           policy=POLICY, model_name=NAME)
+                           promotion=POLICY.promotion, model_name=NAME)
     before = _state(client)
-    d = P.promote(client, NAME, POLICY)
+    d = P.promote(client, NAME, POLICY.promotion)
     assert not d.promoted
     assert any(r.startswith("fairness:") and "outside" in r for r in d.reasons), d.reasons
     assert _state(client) == before
@@ -129,7 +129,7 @@ def test_worse_or_unfair_challenger_changes_nothing_and_rollback(trained):
     assert r.promoted and r.champion_after == weak.version
     assert str(client.get_registered_model(NAME).aliases["champion"]) == weak.version
     # the challenger was compared with a champion that is no longer the champion: stale
-    d = P.decide(client, NAME, POLICY)
+    d = P.decide(client, NAME, POLICY.promotion)
     assert not d.promoted and "retrain" in d.reasons[0]
     before = _state(client)
     r = P.rollback(client, NAME)
@@ -142,11 +142,11 @@ def test_override_promotes_a_failing_challenger_and_records_why(trained):
     settings, table, _weak, _strong = trained
     configure(settings)
     client = MlflowClient()
-    strict = FairnessPolicy(low=0.99, high=1.01, min_positives=1)
+    strict = fairness(disparity_low=0.99, disparity_high=1.01, min_group_positives=1)
     unfair = train_and_log(table, spec(), config(fairness=strict), settings=settings,
-                           policy=POLICY, model_name=NAME)
-    assert not P.decide(client, NAME, POLICY).promoted
-    d = P.promote(client, NAME, POLICY, override="demo: show the loop")
+                           promotion=POLICY.promotion, model_name=NAME)
+    assert not P.decide(client, NAME, POLICY.promotion).promoted
+    d = P.promote(client, NAME, POLICY.promotion, override="demo: show the loop")
     assert d.promoted and d.reasons[0].startswith("OVERRIDDEN")
     assert str(client.get_registered_model(NAME).aliases["champion"]) == unfair.version
     tag = client.get_model_version(NAME, unfair.version).tags["promotion_override"]

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safetynet.training.labels import LabelConfig, build_labels, household_training_frame
+from safetynet.config import load_policy
+from safetynet.training.labels import build_labels, household_training_frame
 from safetynet.training.splits import (
     assert_no_leakage,
     grouped_folds,
@@ -90,7 +91,10 @@ def _assistance(rows):
 
 
 def test_labels_onset_cohort_and_partial_labels():
-    cfg = LabelConfig(horizon_months=6)
+    cfg = load_policy().replace(label={
+        "horizon_months": 6,
+        "onset_programmes": ["dibao", "marginal_dibao", "special_hardship", "temporary"],
+        "long_term_programmes": ["dibao", "special_hardship"]}).label
     keys = pd.DataFrame({
         "household_key": ["a", "a", "b", "c", "d", "e", "f"],
         "as_of_date": pd.to_datetime(["2024-01-01", "2024-09-01", "2024-01-01", "2024-01-01",

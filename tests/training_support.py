@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from safetynet.training.fairness import FairnessPolicy
+from safetynet.config import DEFAULT_POLICY_FILE, load_policy
+from safetynet.policy import FairnessPolicy
 from safetynet.training.model import SearchConfig
 from safetynet.training.pipeline import RunConfig, TableSpec
 
@@ -42,15 +43,22 @@ def spec(**kw) -> TableSpec:
     return TableSpec(**{**base, **kw})
 
 
+POLICY = load_policy(DEFAULT_POLICY_FILE).replace(
+    promotion={"metric": "precision_at_5pct", "margin": 0.0, "fairness": "absolute"},
+)
+
+
+def fairness(**values) -> FairnessPolicy:
+    """The [fairness] section with some values replaced (validated)."""
+    return POLICY.replace(fairness=values).fairness
+
+
 def config(**kw) -> RunConfig:
     search = SearchConfig(n_trials=2, seed=0, max_rounds=80, early_stopping_rounds=15,
                           num_threads=1, search_max_rows=None)
     base = dict(horizon=2, n_folds=2, test_periods=1, valid_periods=2, k_per_group=20,
-                search=search, compare_unconstrained=False, shap_rows=200,
-                fairness=FairnessPolicy(min_positives=10_000))
+                fractions=(0.01, 0.05, 0.10), capacity_fraction=0.05, calibration="auto",
+                search=search, compare_unconstrained=False, refit=True, shap_rows=200,
+                fairness=fairness(disparity_low=0.8, disparity_high=1.25,
+                                  min_group_positives=10_000))
     return RunConfig(**{**base, **kw})
-
-
-POLICY = {
-    "promotion": {"metric": "precision_at_5pct", "margin": 0.0, "fairness": "absolute"},
-}

@@ -82,8 +82,9 @@ def train(
             cfg = config_from_policy(policy, **overrides)
             kwargs = dict(description=data.description, snapshot_id=data.snapshot_id,
                           feature_set_version=data.feature_set_version,
-                          label_config=data.label.to_dict(), not_allowed=data.not_allowed)
-        outcome = train_and_log(frame, spec, cfg, settings=settings, policy=policy,
+                          label_config=data.label.model_dump(mode="json"),
+                          not_allowed=data.not_allowed)
+        outcome = train_and_log(frame, spec, cfg, settings=settings, promotion=policy.promotion,
                                 model_name=model_name, promote_after=promote_after, **kwargs)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         typer.echo(f"train failed, nothing registered: {exc}", err=True)
@@ -134,9 +135,9 @@ def promote(
     from safetynet.training import promote as P
 
     client, name = _registry(model_name)
-    policy = load_policy()
-    decision = (P.decide(client, name, policy) if dry_run
-                else P.promote(client, name, policy, override=override))
+    promotion = load_policy().promotion
+    decision = (P.decide(client, name, promotion) if dry_run
+                else P.promote(client, name, promotion, override=override))
     if dry_run and decision.promoted:
         typer.echo("dry run: the gate passes; nothing changed")
         typer.echo("\n".join(f"  - {r}" for r in decision.reasons))

@@ -2,50 +2,30 @@
 
 For each audited attribute and group: recall (1 - exclusion error), false-positive rate,
 precision and share flagged, each divided by the reference group's value (the largest group,
-or a configured one). A disparity outside [low, high] (default [0.8, 1.25]) is flagged. Groups
-with fewer than `min_positives` positives are reported but do not fail the gate: their rates are
-too noisy to act on.
+or a configured one). A disparity outside [disparity_low, disparity_high] (policy [fairness]) is
+flagged. Groups with fewer than `min_group_positives` positives are reported but do not fail the
+gate: their rates are too noisy to act on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-AUDIT_METRICS = ("recall", "fpr", "precision", "share_flagged")
+from safetynet.policy import AUDIT_METRICS, FairnessPolicy
 
-
-@dataclass(frozen=True)
-class FairnessPolicy:
-    low: float = 0.8
-    high: float = 1.25
-    gate_metrics: tuple[str, ...] = ("recall",)
-    min_positives: int = 20
-    reference: Mapping[str, str] | None = None  # attribute -> reference group; else largest
-
-    @classmethod
-    def from_policy(cls, policy: Mapping[str, object]) -> FairnessPolicy:
-        sec = dict(policy.get("fairness", {}))  # type: ignore[arg-type]
-        return cls(
-            low=float(sec.get("disparity_low", 0.8)),
-            high=float(sec.get("disparity_high", 1.25)),
-            gate_metrics=tuple(sec.get("gate_metrics", ("recall",))),
-            min_positives=int(sec.get("min_group_positives", 20)),
-            reference=dict(sec.get("reference_groups", {})) or None,
-        )
+__all__ = ["AUDIT_METRICS", "FairnessPolicy", "audit", "flagged_at_capacity", "gate_failures"]
 
 
 def audit(
     y: np.ndarray,
     flagged: np.ndarray,
     attributes: pd.DataFrame,
-    policy: FairnessPolicy | None = None,
+    policy: FairnessPolicy,
 ) -> pd.DataFrame:
-    """One row per (attribute, group) with rates, disparities and flags."""
-    policy = policy or FairnessPolicy()
+    """One row per (attribute, group) with rates, disparities and flags (policy [fairness])."""
     y = np.asarray(y, dtype=np.float64)
     flagged = np.asarray(flagged, dtype=np.float64)
     frames = []
@@ -61,7 +41,7 @@ def audit(
             agg["fpr"] = agg["fp"] / (agg["n"] - agg["positives"])
             agg["precision"] = agg["tp"] / agg["flagged"]
             agg["share_flagged"] = agg["flagged"] / agg["n"]
-        ref = (policy.reference or {}).get(attr)
+        ref = (policy.reference_groups or {}).get(attr)
         if ref is None or ref not in agg.index:
             ref = agg["n"].idxmax()
         agg["reference_group"] = ref
@@ -75,13 +55,14 @@ def audit(
         return pd.DataFrame(columns=["attribute", "group"])
     out = pd.concat(frames, ignore_index=True)
     outside = {
-        m: (out[f"{m}_disparity"] < policy.low) | (out[f"{m}_disparity"] > policy.high)
+        m: (out[f"{m}_disparity"] < policy.disparity_low)
+        | (out[f"{m}_disparity"] > policy.disparity_high)
         for m in AUDIT_METRICS
     }
     out["flags"] = [
         ",".join(m for m in AUDIT_METRICS if outside[m].iat[i]) for i in range(len(out))
     ]
-    out["gated"] = out["positives"] >= policy.min_positives
+    out["gated"] = out["positives"] >= policy.min_group_positives
     gate_bad = np.zeros(len(out), dtype=bool)
     for m in policy.gate_metrics:
         gate_bad |= outside[m].to_numpy()

@@ -5,16 +5,16 @@ definitions.py): household_key, as_of_date, district, audit attributes, model fe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from safetynet.config import Settings
-from safetynet.training.labels import LabelConfig, household_training_frame, indicator_columns
+from safetynet.policy import IndicatorsPolicy, LabelPolicy, Policy
+from safetynet.training.labels import household_training_frame, indicator_columns
 from safetynet.training.pipeline import TableSpec
 
 
@@ -22,7 +22,7 @@ from safetynet.training.pipeline import TableSpec
 class HouseholdData:
     frame: pd.DataFrame
     spec: TableSpec
-    label: LabelConfig
+    label: LabelPolicy
     snapshot_id: str
     feature_set_version: str
     not_allowed: list[str]
@@ -52,12 +52,12 @@ def read_features(
     return build_features(as_of, settings.store_dir)
 
 
-def with_indicator_flags(features: pd.DataFrame, policy: Mapping[str, Any]) -> pd.DataFrame:
+def with_indicator_flags(features: pd.DataFrame, indicators: IndicatorsPolicy) -> pd.DataFrame:
     """Add one 0/1 column `ind_<indicator>` per early-warning indicator (the feature store's
     rules), for the indicator-count baseline. They are never model features."""
     from safetynet.features.indicators import compute_indicators
 
-    raised = compute_indicators(features, dict(policy))
+    raised = compute_indicators(features, indicators)
     keys = ["household_key", "as_of_date"]
     if raised.empty:
         return features
@@ -94,7 +94,7 @@ def with_feedback_labels(frame: pd.DataFrame, settings: Settings, horizon: int) 
 
 def load(
     settings: Settings,
-    policy: Mapping[str, Any],
+    policy: Policy,
     features_path: Path | None = None,
     as_of: Sequence[date] | None = None,
     truth_dir: Path | None = None,
@@ -103,9 +103,10 @@ def load(
     """Build the onset-cohort training table with labels (and `_truth_prob` given truth)."""
     from safetynet.features.definitions import audit_attribute_names, model_feature_names
 
-    features = with_indicator_flags(read_features(settings, features_path, as_of), policy)
+    features = with_indicator_flags(read_features(settings, features_path, as_of),
+                                    policy.indicators)
     assistance = read_assistance(settings) if assistance is None else assistance
-    label_cfg = LabelConfig.from_policy(policy)
+    label_cfg = policy.label
     snapshot = pd.Timestamp(pd.to_datetime(assistance["knowledge_date"]).max())
     frame = household_training_frame(features, assistance, label_cfg, snapshot)
     frame = with_feedback_labels(frame, settings, label_cfg.horizon_months)
@@ -115,8 +116,7 @@ def load(
         frame = attach_truth(frame, truth_dir, settings.secret())
         frame = attach_truth_outcomes(frame, truth_dir, settings.secret(),
                                       label_cfg.horizon_months)
-    tr = dict(policy.get("training", {}))
-    not_allowed = list(tr.get("not_allowed_features", []))
+    not_allowed = list(policy.training.not_allowed_features)
     audit = [c for c in audit_attribute_names() if c in frame.columns]
     names = [c for c in model_feature_names() if c in frame.columns and c not in not_allowed]
     spec = TableSpec(
@@ -128,7 +128,7 @@ def load(
         features=names,
         exclude=not_allowed,
         indicators=indicator_columns(frame),
-        pmt_features=list(tr.get("pmt_features", [])) or None,
+        pmt_features=list(policy.training.pmt_features) or None,
     )
     version = hashlib.sha256(",".join(model_feature_names()).encode()).hexdigest()[:12]
     snap = hashlib.sha256(

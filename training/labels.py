@@ -14,40 +14,20 @@ Observed labels are partial: a household in hardship that never applies is label
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import duckdb
 import pandas as pd
 
+from safetynet.policy import LabelPolicy
+
 ASSISTANCE_COLUMNS = ("household_key", "programme", "start_date", "end_date", "knowledge_date")
-
-
-@dataclass(frozen=True)
-class LabelConfig:
-    horizon_months: int = 6
-    onset_programmes: tuple[str, ...] = ("dibao", "marginal_dibao", "special_hardship",
-                                         "temporary")
-    long_term_programmes: tuple[str, ...] = ("dibao", "special_hardship")
-
-    @classmethod
-    def from_policy(cls, policy: Mapping[str, Any]) -> LabelConfig:
-        sec = dict(policy.get("label", {}))
-        return cls(
-            horizon_months=int(sec.get("horizon_months", 6)),
-            onset_programmes=tuple(sec.get("onset_programmes", cls.onset_programmes)),
-            long_term_programmes=tuple(sec.get("long_term_programmes", cls.long_term_programmes)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def build_labels(
     rows: pd.DataFrame,
     assistance: pd.DataFrame,
-    cfg: LabelConfig,
+    cfg: LabelPolicy,
     snapshot: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """One row per distinct (household_key, as_of_date) of `rows`:
@@ -96,7 +76,7 @@ def build_labels(
 def household_training_frame(
     features: pd.DataFrame,
     assistance: pd.DataFrame,
-    cfg: LabelConfig,
+    cfg: LabelPolicy,
     snapshot: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Feature rows of the onset cohort that are fully labelled, with an int `label` column."""

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from safetynet.policy import FairnessPolicy, Policy
 from safetynet.training import metrics as M
 from safetynet.training.baselines import BestSingleFeature, IndicatorCount, LogisticBaseline
 from safetynet.training.calibration import Calibrator
-from safetynet.training.fairness import FairnessPolicy, audit, flagged_at_capacity
+from safetynet.training.fairness import audit, flagged_at_capacity
 from safetynet.training.model import SearchConfig, fit_to_budget, search, train_booster
 from safetynet.training.splits import (
     Fold,
@@ -79,19 +80,21 @@ class TableSpec:
 
 @dataclass
 class RunConfig:
-    horizon: int = 6
-    n_folds: int = 3
-    test_periods: int = 1
-    valid_periods: int = 1
-    fractions: tuple[float, ...] = M.DEFAULT_FRACTIONS
-    capacity_fraction: float = 0.05
-    k_per_group: int | None = None
-    calibration: str = "auto"
-    search: SearchConfig = field(default_factory=SearchConfig)
-    compare_unconstrained: bool = True
+    """One training run's settings; `config_from_policy` fills them from the policy file."""
+
+    horizon: int
+    n_folds: int
+    test_periods: int
+    valid_periods: int
+    fractions: tuple[float, ...]
+    capacity_fraction: float
+    k_per_group: int | None
+    calibration: str
+    search: SearchConfig
+    compare_unconstrained: bool
+    refit: bool  # register the recipe refitted on the latest labels (else the fold model)
+    fairness: FairnessPolicy
     fold_search: bool = False  # earlier folds reuse the final fold's best parameters
-    refit: bool = True  # register the recipe refitted on the latest labels (else the fold model)
-    fairness: FairnessPolicy = field(default_factory=FairnessPolicy)
     shap_rows: int = 2000
 
 
@@ -503,37 +506,38 @@ def _check_table(frame: pd.DataFrame, spec: TableSpec) -> None:
         raise ValueError(f"label column {spec.label!r} has a single class")
 
 
-def config_from_policy(policy: Mapping[str, Any], **overrides: Any) -> RunConfig:
-    """RunConfig from policy.toml's [label], [training], [outreach] and [fairness] sections."""
-    tr = dict(policy.get("training", {}))
+def config_from_policy(policy: Policy, **overrides: Any) -> RunConfig:
+    """RunConfig from policy.toml's [label], [training], [outreach] and [fairness] sections;
+    `overrides` replace SearchConfig or RunConfig fields by name."""
+    tr = policy.training
     sc = SearchConfig(
-        n_trials=int(tr.get("n_trials", 12)),
-        seed=int(tr.get("seed", 0)),
-        max_rounds=int(tr.get("max_rounds", 1000)),
-        early_stopping_rounds=int(tr.get("early_stopping_rounds", 50)),
-        num_threads=int(tr.get("num_threads", 2)),
-        explain_budget_ms=tr.get("explain_budget_ms", 0.5),
-        ns_per_leaf=float(tr.get("ns_per_leaf", 86.0)),
-        search_max_rows=tr.get("search_max_rows", 400_000) or None,
-        min_learning_rate=float(tr.get("min_learning_rate", SearchConfig.min_learning_rate)),
-        prune=bool(tr.get("prune", SearchConfig.prune)),
+        n_trials=tr.n_trials,
+        seed=tr.seed,
+        max_rounds=tr.max_rounds,
+        early_stopping_rounds=tr.early_stopping_rounds,
+        num_threads=tr.num_threads,
+        explain_budget_ms=tr.explain_budget_ms,
+        ns_per_leaf=tr.ns_per_leaf,
+        search_max_rows=tr.search_max_rows or None,
+        min_learning_rate=tr.min_learning_rate,
+        prune=tr.prune,
     )
     for key in list(overrides):
         if key in SearchConfig.__dataclass_fields__:
             sc = SearchConfig(**{**sc.__dict__, key: overrides.pop(key)})
     cfg = RunConfig(
-        horizon=int(policy.get("label", {}).get("horizon_months", 6)),
-        n_folds=int(tr.get("n_folds", 3)),
-        test_periods=int(tr.get("test_periods", 1)),
-        valid_periods=int(tr.get("valid_periods", 1)),
-        fractions=tuple(tr.get("fractions", M.DEFAULT_FRACTIONS)),
-        capacity_fraction=float(policy.get("outreach", {}).get("capacity_fraction", 0.05)),
-        k_per_group=tr.get("k_per_group"),
-        calibration=str(tr.get("calibration", "auto")),
+        horizon=policy.label.horizon_months,
+        n_folds=tr.n_folds,
+        test_periods=tr.test_periods,
+        valid_periods=tr.valid_periods,
+        fractions=tr.fractions,
+        capacity_fraction=policy.outreach.capacity_fraction,
+        k_per_group=tr.k_per_group,
+        calibration=tr.calibration,
         search=sc,
-        compare_unconstrained=bool(tr.get("compare_unconstrained", True)),
-        refit=bool(tr.get("refit", True)),
-        fairness=FairnessPolicy.from_policy(policy),
+        compare_unconstrained=tr.compare_unconstrained,
+        refit=tr.refit,
+        fairness=policy.fairness,
     )
     for key, val in overrides.items():
         setattr(cfg, key, val)

@@ -19,10 +19,11 @@ first); `rollback` pops the current champion and restores the previous one.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from safetynet.policy import PromotionPolicy
 
 HISTORY_TAG = "champion_history"
 COMPARED_TAG = "safetynet.compared_champion_version"
@@ -66,12 +67,9 @@ def _history(client: Any, name: str) -> list[str]:
     return json.loads(tags.get(HISTORY_TAG, "[]"))
 
 
-def decide(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
-    """Evaluate the gate without changing anything."""
-    sec = dict(policy.get("promotion", {}))
-    metric = str(sec.get("metric", "precision_at_5pct"))
-    margin = float(sec.get("margin", 0.0))
-    fairness_mode = str(sec.get("fairness", "absolute"))
+def decide(client: Any, name: str, promotion: PromotionPolicy) -> Decision:
+    """Evaluate the gate (policy [promotion]) without changing anything."""
+    metric, margin, fairness_mode = promotion.metric, promotion.margin, promotion.fairness
     chal = _version_by_alias(client, name, "challenger")
     champ = _version_by_alias(client, name, "champion")
     d = Decision(
@@ -137,7 +135,7 @@ def decide(client: Any, name: str, policy: Mapping[str, Any]) -> Decision:
 
 
 def promote(
-    client: Any, name: str, policy: Mapping[str, Any], override: str | None = None
+    client: Any, name: str, promotion: PromotionPolicy, override: str | None = None
 ) -> Decision:
     """Move `champion` to the challenger if the gate passes; otherwise change nothing.
 
@@ -145,7 +143,7 @@ def promote(
     reason and the failed checks are kept on the model version (`promotion_override`), so the
     decision stays accountable and shows in the model's history.
     """
-    d = decide(client, name, policy)
+    d = decide(client, name, promotion)
     if not d.promoted:
         if not override or d.challenger is None:
             return d

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.policy import PromotionPolicy
 from safetynet.training import metrics as M
 from safetynet.training import plots
 from safetynet.training.calibration import Calibrator
@@ -125,7 +126,7 @@ def write_artifacts(
     Xs, contrib = result.shap_sample
     plots.shap_beeswarm(Xs, contrib, result.features, out / "plots" / "shap_beeswarm.png")
     plots.fairness_plot(result.fairness, out / "plots" / "fairness_disparities.png",
-                        cfg.fairness.low, cfg.fairness.high)
+                        cfg.fairness.disparity_low, cfg.fairness.disparity_high)
     result.fairness.to_csv(out / "fairness.csv", index=False)
     (out / "folds.json").write_text(json.dumps(result.folds, indent=2, default=str))
     pd.DataFrame(result.trials).to_csv(out / "trials.csv", index=False)
@@ -140,7 +141,7 @@ def train_and_log(
     cfg: RunConfig,
     *,
     settings: Settings,
-    policy: Mapping[str, Any],
+    promotion: PromotionPolicy,
     model_name: str | None = None,
     label_config: Mapping[str, Any] | None = None,
     feature_set_version: str = "table",
@@ -206,9 +207,9 @@ def train_and_log(
         "baselines": result.baselines,
         "folds": result.folds,
         "fairness": result.fairness.to_dict("records"),
-        "fair_low": cfg.fairness.low,
-        "fair_high": cfg.fairness.high,
-        "fair_min_pos": cfg.fairness.min_positives,
+        "fair_low": cfg.fairness.disparity_low,
+        "fair_high": cfg.fairness.disparity_high,
+        "fair_min_pos": cfg.fairness.min_group_positives,
         "not_allowed": list(not_allowed) or ["(none configured)"],
     }
     failures = gate_failures(result.fairness)
@@ -262,5 +263,5 @@ def train_and_log(
     cap_value = result.metrics.get(f"test_{cap_metric}")
     if cap_value is not None:
         client.set_model_version_tag(model_name, version, f"test_{cap_metric}", f"{cap_value:.4f}")
-    decision = P.promote(client, model_name, policy) if promote_after else None
+    decision = P.promote(client, model_name, promotion) if promote_after else None
     return TrainOutcome(run_id, version, model_name, result, decision)
