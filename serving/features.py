@@ -22,8 +22,6 @@ from safetynet.features.indicators import indicators_by_row
 
 log = logging.getLogger(__name__)
 
-META_FIELDS = ("household_key", "as_of_date", "district")
-
 
 class FeatureSource(Protocol):
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]: ...
