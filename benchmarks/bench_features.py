@@ -231,9 +231,11 @@ def synthesize(store: Path, n: int) -> dict[str, int]:
 def build_child(store: Path, out: Path, as_of: list[date], threads: int, memory_limit: str,
                 buckets: int) -> None:
     """Runs in a fresh process so peak RSS is the build's own."""
-    from safetynet.features.build import bucket_count, connect, write_features
+    from safetynet.features.build import bucket_count, write_features
+    from safetynet.features.store import OfflineStore
 
-    con = connect(store, threads=threads, memory_limit=memory_limit or None)
+    con = OfflineStore(root=store).connect_versions(threads=threads,
+                                                    memory_limit=memory_limit or None)
     buckets = buckets or bucket_count(con)
     t0 = time.perf_counter()
     rows = write_features(as_of, out, con=con, buckets=buckets)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from safetynet.contracts import TABLES
 
 from .compile import AS_OF, feature_sql, used_tables
-from .store import stored_columns, stored_key
+from .store import OfflineStore, stored_columns, stored_key
 
 
 def parse_dates(text: str) -> list[date]:
@@ -33,37 +33,6 @@ def parse_dates(text: str) -> list[date]:
     return sorted(set(out))
 
 
-def connect(store_dir: Path, *, threads: int | None = None,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the store's tables as views (and, in table
-    `_single_version`, the tables holding one version per key)."""
-    from safetynet.config import get_settings
-
-    from .views import register_store_views
-
-    # DuckDB spills to ./.tmp by default; keep every byte under $SAFETYNET_HOME instead
-    spill = get_settings().home / "tmp" / "duckdb"
-    spill.parent.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level
-    con = duckdb.connect(config={"temp_directory": str(spill)})
-    con.execute("SET enable_progress_bar = false")
-    con.execute("SET preserve_insertion_order = false")  # results are keyed, order is free
-    # The feature query writes the smaller side of every join on the right, where DuckDB
-    # builds its hash table. DuckDB's own choice trusts its estimate for `members` (persons
-    # x as-of dates on an inequality), which is far too low, and then builds a hash table
-    # of every member at every date once per person-level source: 2x the memory, 1.4x the
-    # time (100k households).
-    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
-    memory_limit = memory_limit or get_settings().features_memory_limit
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    single = register_store_views(con, store_dir)
-    con.execute("CREATE OR REPLACE TEMP TABLE _single_version AS "
-                "SELECT unnest(CAST(? AS VARCHAR[])) AS name", [sorted(single)])
-    return con
-
-
 def _sql(con: duckdb.DuckDBPyConnection) -> str:
     single = frozenset(r[0] for r in con.execute("SELECT name FROM _single_version").fetchall())
     return feature_sql("duckdb", single)
@@ -77,8 +46,10 @@ def _set_dates(con: duckdb.DuckDBPyConnection, as_of: Sequence[date]) -> None:
 
 def build_features(as_of: Sequence[date], store_dir: Path | None = None, *,
                    con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
-    """Features of every household at every date in `as_of` (sorted by as_of_date, key)."""
-    con = con or connect(_default_store(store_dir))
+    """Features of every household at every date in `as_of` (sorted by as_of_date, key), from
+    `con` (an `OfflineStore.connect_versions()` connection) or the store at `store_dir`
+    (default: the `store_dir` setting)."""
+    con = con or OfflineStore(root=store_dir).connect_versions()
     _set_dates(con, as_of)
     frame = con.execute(_sql(con) + "\nORDER BY as_of_date, household_key").df()
     return normalize_dtypes(frame)
@@ -118,7 +89,7 @@ def write_features(as_of: Sequence[date], out: Path, store_dir: Path | None = No
     bucket, not the city, and the rows are the same as one query's.
     Returns the number of rows written.
     """
-    con = con or connect(_default_store(store_dir))
+    con = con or OfflineStore(root=store_dir).connect_versions()
     _set_dates(con, as_of)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,11 +179,3 @@ def _bucket_views(con: duckdb.DuckDBPyConnection, n: int) -> Iterator[Callable[[
             con.execute(f"ALTER VIEW _store_{t.name} RENAME TO {t.name}")
         con.execute("DROP TABLE IF EXISTS _bucket_household_key")
         con.execute("DROP TABLE IF EXISTS _bucket_person_key")
-
-
-def _default_store(store_dir: Path | None) -> Path:
-    if store_dir is not None:
-        return Path(store_dir)
-    from safetynet.config import get_settings
-
-    return get_settings().store_dir

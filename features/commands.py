@@ -60,13 +60,15 @@ _AS_OF_HELP = "As-of date(s), YYYY-MM-DD, comma-separated."
 
 
 def _store_or_exit():
-    from safetynet.config import get_settings
+    """The configured `FeatureStore`; exit 2 when nothing was ingested yet."""
+    from .feature_store import FeatureStore
 
-    store_dir = get_settings().store_dir
-    if not (store_dir / "deliveries").is_dir():
-        typer.echo(f"no offline store at {store_dir}: run `safetynet ingest DIR` first", err=True)
+    store = FeatureStore()
+    if not store.offline.deliveries_dir.is_dir():
+        typer.echo(f"no offline store at {store.offline.root}: run `safetynet ingest DIR` first",
+                   err=True)
         raise typer.Exit(2)
-    return store_dir
+    return store
 
 
 def _dates_or_exit(text: str) -> list[dt.date]:
@@ -90,29 +92,13 @@ def features_build(
     per bucket of households; see docs/features.md, "Building at scale")."""
     import time
 
-    from .build import connect, write_features
-
     dates = _dates_or_exit(as_of)
-    con = connect(_store_or_exit(), threads=threads or None, memory_limit=memory_limit or None)
+    store = _store_or_exit()
+    con = store.connect(threads=threads or None, memory_limit=memory_limit or None)
     start = time.perf_counter()
-    rows = write_features(dates, out, con=con)
+    rows = store.write_historical(dates, out, con=con)
     typer.echo(f"wrote {rows:,} rows ({len(dates)} as-of date(s)) to {out} in "
                f"{time.perf_counter() - start:.1f} s")
-
-
-def _latest_known_date(con, store_dir: Path) -> dt.date:
-    """The latest delivery date in the store (else the latest knowledge date of any table)."""
-    from safetynet.contracts import TABLES
-
-    from .store import OfflineStore
-
-    days = [d["delivery_date"] for d in OfflineStore(root=store_dir).deliveries()
-            if d.get("delivery_date")]
-    if days:
-        return max(dt.date.fromisoformat(str(d)[:10]) for d in days)
-    union = " UNION ALL ".join(f"SELECT MAX(knowledge_date) AS d FROM {t.name}" for t in TABLES)
-    day = con.execute(f"SELECT MAX(d) FROM ({union})").fetchall()[0][0]
-    return day or dt.date.today()
 
 
 @features_app.command("materialize")
@@ -124,29 +110,19 @@ def features_materialize(
 ) -> None:
     """Write the latest features per household to the online store (SQLite, or Redis when
     SAFETYNET_ONLINE_STORE=redis)."""
-    import tempfile
+    from .feature_store import FeatureStore
 
-    from safetynet.config import get_settings
-
-    from .build import connect, write_features
-    from .online import open_online_store
-
-    settings = get_settings()
-    store = open_online_store(settings)
     if features is not None:
         if not features.exists():
             typer.echo(f"no such feature file: {features}", err=True)
             raise typer.Exit(2)
-        n = store.write(features)
+        store = FeatureStore()
+        n = store.materialize(source=features)
     else:
-        store_dir = _store_or_exit()
-        con = connect(store_dir)
-        dates = _dates_or_exit(as_of) if as_of else [_latest_known_date(con, store_dir)]
-        with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
-            path = Path(tmp) / "features.parquet"
-            write_features(dates[-1:], path, con=con)
-            n = store.write(path)
-    typer.echo(f"materialized {n:,} households to the {settings.online_store} online store")
+        store = _store_or_exit()
+        n = store.materialize(_dates_or_exit(as_of)[-1] if as_of else None)
+    typer.echo(f"materialized {n:,} households to the {store.settings.online_store} "
+               "online store")
 
 
 @features_app.command("catalogue")
@@ -170,11 +146,10 @@ def indicators(
     """List the policy's early-warning indicators raised at the as-of date(s)."""
     from safetynet.config import load_policy
 
-    from .build import build_features, connect
     from .indicators import compute_indicators, summarize
 
     dates = _dates_or_exit(as_of)
-    frame = build_features(dates, con=connect(_store_or_exit()))
+    frame = _store_or_exit().historical(dates)
     raised = compute_indicators(frame, load_policy().indicators)
     typer.echo(f"{len(frame):,} household rows; {raised['household_key'].nunique():,} "
                "households with at least one indicator")

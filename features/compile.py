@@ -1,7 +1,7 @@
 """Compile the declarative feature definitions into one set-based SQL query.
 
 The query reads relations named like the contract tables (one row per stored version of a
-record with its `_commit_rank`, see `safetynet.features.views`) and
+record with its `_commit_rank`, see `OfflineStore.create_version_views`) and
 `as_of_dates(as_of_date DATE)`, and returns one row per household registered at each as-of
 date. It is written in DuckDB's dialect and
 transpiles with sqlglot (`feature_sql("spark")`), so the same definitions run on Spark.

@@ -1,7 +1,8 @@
 """Household feature definitions, declarative and engine-neutral.
 
 Each `Feature` names its dimension, en/zh descriptions, an explicit missing-value rule, the
-caseworker sentence templates the serving layer fills in to explain a score, and either an
+caseworker sentence templates (filled by `fill_sentence`, the one place a feature and a value
+become a plain-language reason, used by serving), and either an
 aggregation (`Agg`: source table, expression, aggregate, look-back window, filter) or a
 derived expression over other features (`Derived`). `safetynet.features.compile` turns the
 whole list into one SQL query (DuckDB dialect, transpilable to Spark with sqlglot); nothing
@@ -16,6 +17,8 @@ months. A `Derived` expression uses feature names and `as_of_date`; date arithme
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,10 +96,13 @@ class Feature:
     dtype: DType = "int"
     role: Role = "model"
 
+    @property
+    def text(self) -> FeatureText:
+        return FeatureText(self.name, self.template_en, self.template_zh, self.dimension)
+
     def sentence(self, value: object, lang: str = "en") -> str:
         """The caseworker sentence for this value (`lang` is "en" or "zh")."""
-        template = self.template_zh if lang == "zh" else self.template_en
-        return template.format(value=value)
+        return fill_sentence(self.text, value, lang)
 
 
 T = "{T}"
@@ -734,6 +740,58 @@ def output_columns() -> list[str]:
     return [*KEY_COLUMNS, *REGISTRY_AUDIT_COLUMNS,
             *(f.name for f in FEATURES if f.role == "audit"),
             *model_feature_names(), *evidence_names()]
+
+
+# --- sentences: the one place a feature and a value become a plain-language reason -------
+@dataclass(frozen=True)
+class FeatureText:
+    """Sentences of one feature; `{value}` in a template is replaced by the value (templates
+    may carry format specs such as `{value:.0f}`)."""
+
+    name: str
+    template_en: str
+    template_zh: str
+    dimension: str | None = None
+
+
+MISSING_TEXT = {"en": "{name}: no value recorded.", "zh": "{name}：无记录。"}
+
+
+def plain_text(name: str) -> FeatureText:
+    """The fallback sentence `name = value` for a column without defined templates."""
+    return FeatureText(name, f"{name} = {{value:g}}", f"{name} = {{value:g}}")
+
+
+def feature_texts(names: Sequence[str]) -> dict[str, FeatureText]:
+    """Sentence templates for `names` (`plain_text` where no feature is defined)."""
+    return {name: FEATURES_BY_NAME[name].text if name in FEATURES_BY_NAME else plain_text(name)
+            for name in names}
+
+
+def format_value(value: float) -> str:
+    """A value as shown beside a template that cannot take it: integers plainly, else 2
+    decimals, NaN as a dash."""
+    if math.isnan(value):
+        return "—"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}"
+
+
+def fill_sentence(text: FeatureText, value: object, lang: str = "en") -> str:
+    """The feature's sentence in `lang` ("zh", else English) filled with `value`.
+
+    A missing value (float NaN) gives `MISSING_TEXT`; a template with fields other than
+    `value`/`name`, or a spec the value cannot take, is shown plainly with the value after it.
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return MISSING_TEXT["zh" if lang == "zh" else "en"].format(name=text.name)
+    template = text.template_zh if lang == "zh" else text.template_en
+    try:
+        return template.format(value=value, name=text.name)
+    except (KeyError, IndexError, ValueError):
+        shown = format_value(value) if isinstance(value, int | float) else str(value)
+        return f"{template} ({shown})"
 
 
 def feature(name: str) -> Feature:

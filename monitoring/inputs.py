@@ -11,38 +11,27 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.features.feature_store import FeatureStore
+from safetynet.features.indicators import compute_indicators
 from safetynet.monitoring.drift import DriftReference, reference_path
 from safetynet.policy import IndicatorsPolicy
 
 
 def load_features(settings: Settings, as_of: date, path: Path | None = None) -> pd.DataFrame:
     """One row per household at `as_of`: a given Parquet file (rows of that date) or a build."""
-    if path is not None:
-        df = pd.read_parquet(path)
-        if "as_of_date" in df:
-            df = df[pd.to_datetime(df["as_of_date"]).dt.date == as_of]
-        if df.empty:
-            raise ValueError(f"{path.name} has no rows for as-of date {as_of}")
-        return df.reset_index(drop=True)
-    from safetynet.features.build import build_features
-
-    return build_features([as_of], settings.store_dir)
+    return FeatureStore(settings).historical([as_of], source=path)
 
 
 def load_assistance(settings: Settings) -> pd.DataFrame | None:
     """The assistance rolls of the offline store (None when nothing was ingested yet)."""
-    from safetynet.training.household import read_assistance
-
     try:
-        return read_assistance(settings)
+        return FeatureStore(settings).assistance()
     except Exception:  # an empty store has no assistance view: nobody is on assistance
         return None
 
 
 def load_indicators(features: pd.DataFrame, indicators: IndicatorsPolicy) -> pd.DataFrame | None:
     """Early-warning indicators of the feature rows (None if the table lacks their evidence)."""
-    from safetynet.features.indicators import compute_indicators
-
     try:
         return compute_indicators(features, indicators)
     except ValueError:
@@ -74,10 +63,9 @@ def resolve_reference(
         return DriftReference.load(path)
     if not training_as_of:
         return None
-    from safetynet.features.build import build_features
     from safetynet.monitoring.scoring import predict_proba
 
-    frame = build_features(training_as_of, settings.store_dir)
+    frame = FeatureStore(settings).historical(training_as_of)
     if len(frame) > max_rows:
         frame = frame.sample(max_rows, random_state=0)
     X = frame[list(bundle.features)].to_numpy(dtype=np.float64, na_value=np.nan)

@@ -18,34 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from safetynet.serving.features import FeatureText
+from safetynet.features.definitions import FeatureText, fill_sentence
 
 DIRECTION_TEXT = {
     "en": {"raises": "raises the risk", "lowers": "lowers the risk"},
     "zh": {"raises": "风险上升", "lowers": "风险下降"},
 }
-
-
-def format_value(value: float) -> str:
-    if math.isnan(value):
-        return "—"
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.2f}"
-
-
-MISSING_TEXT = {"en": "{name}: no value recorded.", "zh": "{name}：无记录。"}
-
-
-def sentence(text: FeatureText, value: float, lang: str) -> str:
-    """The feature template filled with the value (templates carry specs like {value:.0f})."""
-    if math.isnan(value):
-        return MISSING_TEXT[lang].format(name=text.name)
-    template = text.template_zh if lang == "zh" else text.template_en
-    try:
-        return template.format(value=value, name=text.name)
-    except (KeyError, IndexError, ValueError):  # a template with other fields: show it plainly
-        return f"{template} ({format_value(value)})"
 
 
 def top_reasons(
@@ -80,7 +58,7 @@ def top_reasons(
             missing = v != v  # NaN
             row.append({
                 "feature": name, "value": None if missing else v, "contribution": c,
-                "direction": "raises", "text": sentence(texts[name], v, lang),
+                "direction": "raises", "text": fill_sentence(texts[name], v, lang),
             })
         out.append(row)
     return out

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from safetynet.features.definitions import FeatureText, feature_texts
 from safetynet.policy import Policy
 from safetynet.serving.explain import all_contributions, top_reasons
-from safetynet.serving.features import FeatureText, Indicators, feature_texts
+from safetynet.serving.features import Indicators
 from safetynet.serving.model import Bundle, predict
 from safetynet.serving.programs import ProgrammeRule, load_rules, match_programmes
 

@@ -8,8 +8,8 @@ import pytest
 from serving_fixtures import make_data, model_features, train_booster
 
 from safetynet.config import load_policy
+from safetynet.features.definitions import feature_texts
 from safetynet.serving.explain import top_reasons
-from safetynet.serving.features import feature_texts
 from safetynet.serving.model import RegistryBundle, calibrator_from_json, predict
 from safetynet.serving.programs import load_rules, match_programmes
 from safetynet.serving.scoring import tiers_of
@@ -115,11 +115,36 @@ def test_shipped_policy_programmes_use_real_feature_names():
     assert not unknown
 
 
+def _by_row_with_compute_indicators(as_of, rows, policy):
+    """The pandas path (`compute_indicators` on a frame of the rows) in the by-row shape."""
+    import json
+
+    import pandas as pd
+
+    from safetynet.features.definitions import output_columns
+    from safetynet.features.indicators import compute_indicators
+
+    frame = pd.DataFrame.from_records(list(rows))
+    frame = frame.reindex(columns=sorted(set(frame.columns) | set(output_columns())))
+    frame["household_key"] = [f"#{i}" for i in range(len(rows))]
+    frame["as_of_date"] = list(as_of)
+    found = compute_indicators(frame, policy)
+    out = [[] for _ in rows]
+    trig = found["triggered_on"].astype(str).str[:10].where(found["triggered_on"].notna(), None)
+    for pos, ind, when, evidence in zip(
+        found["household_key"].str[1:].astype(int), found["indicator_id"].astype(str),
+        trig, found["evidence"], strict=True,
+    ):
+        out[pos].append({"indicator_id": ind, "triggered_on": when,
+                         "evidence": json.loads(evidence)})
+    return out
+
+
 def test_numpy_indicators_agree_with_compute_indicators():
     from serving_fixtures import household_rows
 
     from safetynet.features.definitions import model_feature_names
-    from safetynet.serving.features import _compute, fast_indicators
+    from safetynet.features.indicators import indicators_by_row
 
     policy = load_policy()
     rows = list(household_rows(list(model_feature_names()), 300, seed=4).values())
@@ -132,8 +157,8 @@ def test_numpy_indicators_agree_with_compute_indicators():
         r["oldest_member_age"] = float(rng.integers(50, 90))
         r["current_unemployment_months"] = None if rng.random() < 0.3 else 2.0
     as_of = ["2026-10-31"] * len(rows)
-    fast = fast_indicators(as_of, rows, policy.indicators)
-    slow = _compute([f"h{i}" for i in range(len(rows))], as_of, rows, policy.indicators)
+    fast = indicators_by_row(rows, as_of, policy.indicators)
+    slow = _by_row_with_compute_indicators(as_of, rows, policy.indicators)
     assert sum(map(len, fast)) > 100
     assert fast == slow
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.features.definitions import audit_attribute_names, model_feature_names
+from safetynet.features.feature_store import FeatureStore
+from safetynet.features.indicators import compute_indicators
 from safetynet.policy import IndicatorsPolicy, LabelPolicy, Policy
 from safetynet.training.labels import household_training_frame, indicator_columns
 from safetynet.training.pipeline import TableSpec
@@ -29,34 +32,18 @@ class HouseholdData:
     description: str
 
 
-def read_assistance(settings: Settings) -> pd.DataFrame:
-    """The offline store's assistance rolls (all committed deliveries)."""
-    from safetynet.features.store import OfflineStore
-
-    with OfflineStore(settings).connect() as con:
-        return con.execute(
-            "SELECT household_key, programme, start_date, end_date, knowledge_date "
-            "FROM assistance"
-        ).df()
-
-
 def read_features(
-    settings: Settings, features_path: Path | None, as_of: Sequence[date] | None
+    store: FeatureStore, features_path: Path | None, as_of: Sequence[date] | None
 ) -> pd.DataFrame:
-    if features_path is not None:
-        return pd.read_parquet(features_path)
-    if not as_of:
+    """The feature table to train on: the whole of `features_path`, else a build at `as_of`."""
+    if features_path is None and not as_of:
         raise ValueError("give --features FILE.parquet or --as-of DATE[,DATE...] to build them")
-    from safetynet.features.build import build_features
-
-    return build_features(as_of, settings.store_dir)
+    return store.historical(None if features_path is not None else as_of, source=features_path)
 
 
 def with_indicator_flags(features: pd.DataFrame, indicators: IndicatorsPolicy) -> pd.DataFrame:
     """Add one 0/1 column `ind_<indicator>` per early-warning indicator (the feature store's
     rules), for the indicator-count baseline. They are never model features."""
-    from safetynet.features.indicators import compute_indicators
-
     raised = compute_indicators(features, indicators)
     keys = ["household_key", "as_of_date"]
     if raised.empty:
@@ -101,11 +88,9 @@ def load(
     assistance: pd.DataFrame | None = None,
 ) -> HouseholdData:
     """Build the onset-cohort training table with labels (and `_truth_prob` given truth)."""
-    from safetynet.features.definitions import audit_attribute_names, model_feature_names
-
-    features = with_indicator_flags(read_features(settings, features_path, as_of),
-                                    policy.indicators)
-    assistance = read_assistance(settings) if assistance is None else assistance
+    store = FeatureStore(settings)
+    features = with_indicator_flags(read_features(store, features_path, as_of), policy.indicators)
+    assistance = store.assistance() if assistance is None else assistance
     label_cfg = policy.label
     snapshot = pd.Timestamp(pd.to_datetime(assistance["knowledge_date"]).max())
     frame = household_training_frame(features, assistance, label_cfg, snapshot)

@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from safetynet.config import Settings
+from safetynet.features.indicators import INDICATORS_BY_ID
 from safetynet.serving.audit import AuditLog, audit_entry
 from safetynet.serving.caseworker import data
 from safetynet.serving.caseworker.charts import TIER_COLOURS, history_svg, waterfall_svg
@@ -372,10 +373,6 @@ def _districts(who: Principal) -> frozenset[str] | None:
 
 
 def _indicator_texts(found: list[dict[str, Any]], lang: str) -> list[str]:
-    try:
-        from safetynet.features.indicators import INDICATORS_BY_ID
-    except ImportError:
-        INDICATORS_BY_ID = {}
     out = []
     for ind in found:
         spec = INDICATORS_BY_ID.get(ind["indicator_id"])

@@ -19,10 +19,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from safetynet.features.definitions import FeatureText, fill_sentence, plain_text
 from safetynet.monitoring.schema import score_history, score_reasons, score_runs, visit_outcomes
 from safetynet.monitoring.worklists import load_worklist
-from safetynet.serving.explain import sentence
-from safetynet.serving.features import FeatureSource, FeatureText, rows_to_matrix
+from safetynet.serving.features import FeatureSource, rows_to_matrix
 from safetynet.serving.keys import Principal
 from safetynet.serving.scoring import Batch, Scorer
 
@@ -68,10 +68,10 @@ def stored_reasons(
 def reason_text(reason: dict[str, Any], texts: dict[str, FeatureText], lang: str) -> str:
     """A stored reason as a plain-language sentence (the feature's template)."""
     name = reason["feature"]
-    text = texts.get(name) or FeatureText(name, f"{name} = {{value:g}}", f"{name} = {{value:g}}")
+    text = texts.get(name) or plain_text(name)
     value = reason.get("value")
     v = math.nan if value is None else float(value)
-    return sentence(text, v, lang)
+    return fill_sentence(text, v, lang)
 
 
 def identities(
