@@ -142,7 +142,7 @@ def build_world(home: Path, n_households: int = 200) -> ServingWorld:
     version = register(booster, settings)
     rows = household_rows(features, n_households)
     write_online_store(settings, rows)
-    from safetynet.serving.db import migrate
+    from safetynet.db.migrate import migrate
 
     migrate(settings)
     return ServingWorld(home, settings, features, booster, version, rows)

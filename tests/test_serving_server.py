@@ -20,7 +20,7 @@ import pytest
 from serving_fixtures import serving_world  # noqa: F401 - fixture
 
 from safetynet.config import get_settings
-from safetynet.serving.db import get_engine
+from safetynet.db.engine import get_engine
 from safetynet.serving.keys import create_key
 
 pytestmark = pytest.mark.slow
