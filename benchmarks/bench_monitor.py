@@ -90,8 +90,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from safetynet.config import load_policy
+    from safetynet.db.engine import make_engine
+    from safetynet.db.migrate import migrate_engine
     from safetynet.monitoring.run import monitor_run
-    from safetynet.monitoring.schema import ensure_schema, get_engine
 
     policy = load_policy()
     t0 = time.perf_counter()
@@ -129,8 +130,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("SAFETYNET_HOME", tmp)
         url = args.db or f"sqlite:///{tmp}/bench.db"
-        engine = get_engine(url)
-        ensure_schema(engine)
+        engine = make_engine(url)
+        migrate_engine(engine)
         runs = []
         for as_of, frame, ind in (
             (date(2026, 1, 31), jan, None),

@@ -52,8 +52,9 @@ def setup(home: Path, n_households: int) -> tuple[str, list[str], Path, Path]:
     import serving_fixtures as sf
 
     from safetynet.config import get_settings
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate
     from safetynet.features.definitions import model_feature_names
-    from safetynet.serving.db import get_engine, migrate
     from safetynet.serving.keys import create_key
 
     os.environ["SAFETYNET_HOME"] = str(home)

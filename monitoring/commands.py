@@ -25,10 +25,11 @@ def _date(text: str, option: str) -> dt.date:
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    from safetynet.monitoring.schema import ensure_schema, get_engine
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate_engine
 
     engine = get_engine()
-    ensure_schema(engine)
+    migrate_engine(engine)
     return engine
 
 
@@ -162,7 +163,7 @@ def feedback_add(
     ),
 ) -> None:
     """Record one visit outcome (resubmitting the same visit stores nothing new)."""
-    from safetynet.monitoring.feedback import FeedbackError, record_outcome
+    from safetynet.db.feedback import FeedbackError, record_outcome
 
     try:
         stored = record_outcome(
@@ -194,7 +195,7 @@ def feedback_import(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV of visit outcomes."),
 ) -> None:
     """Import outcomes from CSV (validated as a whole; known rows are skipped)."""
-    from safetynet.monitoring.feedback import FeedbackError, import_outcomes_csv
+    from safetynet.db.feedback import FeedbackError, import_outcomes_csv
 
     try:
         result = import_outcomes_csv(_engine(), path)

@@ -24,7 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from safetynet.monitoring.schema import alerts, score_runs, visit_outcomes, worklist_items
+from safetynet.db.tables import alerts, score_runs, visit_outcomes, worklist_items
 
 CONCLUSIVE = ("hardship_confirmed", "not_in_hardship")
 REACHED = ("hardship_confirmed", "not_in_hardship", "moved")

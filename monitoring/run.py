@@ -22,10 +22,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from safetynet.monitoring import drift as drift_mod
-from safetynet.monitoring.alerts import compute_alerts, suppressed_households
-from safetynet.monitoring.persist import bulk_insert
-from safetynet.monitoring.schema import (
+from safetynet.db.score_history import previous_run, replace_run_rows
+from safetynet.db.tables import (
     alerts,
     score_history,
     score_reasons,
@@ -33,6 +31,8 @@ from safetynet.monitoring.schema import (
     visit_outcomes,
     worklist_items,
 )
+from safetynet.monitoring import drift as drift_mod
+from safetynet.monitoring.alerts import compute_alerts, suppressed_households
 from safetynet.monitoring.scoring import assign_tiers, predict_proba, top_reasons
 from safetynet.monitoring.worklists import build_worklists
 from safetynet.policy import DriftPolicy, Policy
@@ -61,29 +61,6 @@ class RunSummary:
     replaced: bool
     drift: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
-
-
-def previous_run(engine: Engine, as_of: date) -> tuple[str | None, pd.DataFrame]:
-    """The latest run before `as_of` and its scores (household_key, score, tier, flagged)."""
-    with engine.connect() as conn:
-        prev = conn.execute(
-            sa.select(score_runs.c.run_id)
-            .where(score_runs.c.as_of_date < as_of)
-            .order_by(score_runs.c.as_of_date.desc())
-            .limit(1)
-        ).scalar()
-        if prev is None:
-            return None, pd.DataFrame(columns=["household_key", "score", "tier", "flagged"])
-        df = pd.read_sql(
-            sa.select(
-                score_history.c.household_key,
-                score_history.c.score,
-                score_history.c.tier,
-                score_history.c.flagged,
-            ).where(score_history.c.run_id == prev),
-            conn,
-        )
-    return prev, df
 
 
 def _recent_outcomes(engine: Engine, as_of: date, months: int) -> pd.DataFrame:
@@ -250,13 +227,12 @@ def monitor_run(
         drift=drift_summary,
     )
     with engine.begin() as conn:  # one transaction: the old run is replaced or nothing changes
-        for table in (score_reasons, alerts, worklist_items, score_history, score_runs):
-            deleted = conn.execute(sa.delete(table).where(table.c.run_id == run_id)).rowcount
-            summary.replaced |= table is score_runs and deleted > 0
-        bulk_insert(conn, score_history, history)
-        bulk_insert(conn, score_reasons, reasons.assign(run_id=run_id))
-        bulk_insert(conn, alerts, alert_rows)
-        bulk_insert(conn, worklist_items, worklist)
+        summary.replaced = replace_run_rows(conn, run_id, {
+            score_history: history,
+            score_reasons: reasons.assign(run_id=run_id),
+            alerts: alert_rows,
+            worklist_items: worklist,
+        })
         t["write"] = time.perf_counter()
         summary.timings_s = _timings(t)
         conn.execute(

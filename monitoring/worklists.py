@@ -118,7 +118,7 @@ def load_worklist(
     `reasons` reads like "income_drop (+0.82); oop_ratio (+0.31)" (log-odds contributions);
     the caseworker page renders them in plain language with the feature templates.
     """
-    from safetynet.monitoring.schema import score_reasons, score_runs, worklist_items
+    from safetynet.db.tables import score_reasons, score_runs, worklist_items
 
     with engine.connect() as conn:
         run_id = (

@@ -178,7 +178,7 @@ def main() -> None:
              latest.isoformat(), "--features", str(features))
     demo.run("Report: realized precision, exclusion error, time to visit, disagreement",
              "report")
-    from safetynet.monitoring.schema import get_engine
+    from safetynet.db.engine import get_engine
     from safetynet.monitoring.worklists import load_worklist
 
     top = load_worklist(get_engine(), latest).iloc[0]  # the highest-priority household now

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from safetynet.serving.tables import audit_log
+from safetynet.db.tables import audit_log
 
 _COLUMNS = [c for c in audit_log.c if c.name != "id"]
 _INSERT = (f"INSERT INTO {audit_log.name} ({', '.join(c.name for c in _COLUMNS)}) "

@@ -16,7 +16,7 @@ def serve(
     import bentoml
 
     from safetynet.config import get_settings, load_policy
-    from safetynet.serving.db import migrate
+    from safetynet.db.migrate import migrate
 
     settings = get_settings()
     load_policy()  # a bad policy stops here (exit 2), not inside every worker
@@ -36,7 +36,8 @@ def keys_create(
     name: str = typer.Option(None, help="A label for the key, e.g. who holds it."),
 ) -> None:
     """Create a key and print it (only the key, once) on standard output."""
-    from safetynet.serving.db import get_engine, migrate
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate
     from safetynet.serving.keys import create_key
 
     migrate()
@@ -54,7 +55,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys: id, role, districts, name, created, revoked (never the key itself)."""
-    from safetynet.serving.db import get_engine, migrate
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate
     from safetynet.serving.keys import list_keys
 
     migrate()
@@ -69,7 +71,8 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `keys list`).")) -> None:
     """Revoke a key (takes effect in running services within SAFETYNET_SERVE_KEY_CACHE_SECONDS)."""
-    from safetynet.serving.db import get_engine, migrate
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate
     from safetynet.serving.keys import revoke_key
 
     migrate()

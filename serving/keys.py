@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from safetynet.serving.tables import api_keys
+from safetynet.db.tables import api_keys
 
 ROLES = ("platform", "caseworker", "admin")
 KEY_PREFIX = "sn_"

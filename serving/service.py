@@ -30,11 +30,13 @@ from pydantic_core import to_json
 from starlette.responses import JSONResponse, Response
 
 from safetynet.config import get_settings, load_policy
+from safetynet.db.engine import get_engine
+from safetynet.db.migrate import migrate
+from safetynet.db.wal import WalCheckpointer
 from safetynet.serving.accept import limit_accepts
 from safetynet.serving.audit import AuditLog, audit_entry
 from safetynet.serving.batching import LoopGroupCommit, ScoreBatcher
 from safetynet.serving.caseworker import app as caseworker_app
-from safetynet.serving.db import WalCheckpointer, get_engine, migrate
 from safetynet.serving.features import FeatureSource, open_feature_source, rows_to_matrix
 from safetynet.serving.keys import KeyCache, Principal
 from safetynet.serving.lang import language

@@ -48,8 +48,8 @@ def _frame(rows: dict[str, dict], as_of: date) -> pd.DataFrame:
 
 
 def write_identity(path: Path, rows: dict[str, dict]) -> dict[str, str]:
-    """Names and addresses in the identity store's schema (features/identity.py)."""
-    from safetynet.features.identity import connect
+    """Names and addresses in the identity vault's schema (safetynet/db/identity.py)."""
+    from safetynet.db.identity import connect
 
     names = {}
     with connect(path) as con:
@@ -74,8 +74,9 @@ def build_caseworker_world(
     wraps the same real booster in serving's `RegistryBundle` directly; the browser test
     uses the registry, as the service does.
     """
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate
     from safetynet.monitoring.run import monitor_run
-    from safetynet.serving.db import get_engine, migrate
     from safetynet.serving.keys import create_key
     from safetynet.serving.model import RegistryBundle, calibrator_from_json, load_model
 

@@ -149,13 +149,15 @@ def pg_url():
 
 def fresh_engine(kind: str, tmp_path, request):  # type: ignore[no-untyped-def]
     """A migrated SQLite (in tmp_path) or PostgreSQL (session database) engine, tables emptied."""
-    from safetynet.monitoring.schema import MONITORING_TABLES, ensure_schema, get_engine
+    from safetynet.db.engine import make_engine
+    from safetynet.db.migrate import migrate_engine
+    from safetynet.db.tables import MONITORING_TABLES
 
     if kind == "sqlite":
-        eng = get_engine(f"sqlite:///{tmp_path / 'sn.db'}")
+        eng = make_engine(f"sqlite:///{tmp_path / 'sn.db'}")
     else:
         eng = sa.create_engine(request.getfixturevalue("pg_url"))
-    ensure_schema(eng)
+    migrate_engine(eng)
     with eng.begin() as conn:  # the PostgreSQL database is shared by the session's tests
         for t in MONITORING_TABLES:
             conn.execute(sa.text(f"DELETE FROM {t}"))

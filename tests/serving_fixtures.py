@@ -5,10 +5,18 @@ training contract (native lightgbm flavour, calibrator.json, feature_spec.json, 
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import lightgbm as lgb
 import numpy as np
 import pytest
@@ -142,7 +150,7 @@ def build_world(home: Path, n_households: int = 200) -> ServingWorld:
     version = register(booster, settings)
     rows = household_rows(features, n_households)
     write_online_store(settings, rows)
-    from safetynet.serving.db import migrate
+    from safetynet.db.migrate import migrate
 
     migrate(settings)
     return ServingWorld(home, settings, features, booster, version, rows)
@@ -168,3 +176,54 @@ def in_world(serving_world, monkeypatch) -> ServingWorld:
     monkeypatch.setenv("SAFETYNET_SERVE_MODEL_POLL_SECONDS", "0")
     get_settings.cache_clear()
     return serving_world
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(home: Path, workdir: Path) -> Iterator[tuple[str, str, Path]]:
+    """`safetynet serve` on a free loopback port for the home at `home`, with a platform key:
+    yields (base URL, token, server log); stops the server on exit."""
+    from safetynet.db.engine import get_engine
+    from safetynet.serving.keys import create_key
+
+    port = free_port()
+    env = {**os.environ, "SAFETYNET_HOME": str(home), "SAFETYNET_SERVE_MODEL_POLL_SECONDS": "0",
+           "BENTOML_HOME": str(workdir / "bentoml")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SAFETYNET_HOME", str(home))
+        get_settings.cache_clear()
+        _, token = create_key(get_engine(), "platform")
+    get_settings.cache_clear()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "server.log"
+    exe = Path(sys.executable).with_name("safetynet")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready in time: {log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base, token, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -96,9 +96,9 @@ def browser():
 
 
 def test_caseworker_flow_in_chromium(served, browser):
-    from safetynet.monitoring.schema import visit_outcomes
+    from safetynet.db.engine import make_engine
+    from safetynet.db.tables import visit_outcomes
     from safetynet.monitoring.worklists import load_worklist
-    from safetynet.serving.db import make_engine
 
     world, url = served
     engine = make_engine(world.settings.db_url)

@@ -43,9 +43,9 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backend(world):
+    from safetynet.db.engine import get_engine
     from safetynet.features.online import open_online_store
     from safetynet.serving.audit import AuditLog
-    from safetynet.serving.db import get_engine
     from safetynet.serving.keys import KeyCache
     from safetynet.serving.scoring import Scorer
 
@@ -67,7 +67,7 @@ def client(backend):
 
 @pytest.fixture()
 def engine(world):
-    from safetynet.serving.db import get_engine
+    from safetynet.db.engine import get_engine
 
     return get_engine(world.settings)
 
@@ -100,7 +100,7 @@ def audit_rows(engine, endpoint: str) -> list[dict]:
 
 
 def outcome_rows(engine, key: str) -> list[dict]:
-    from safetynet.monitoring.schema import visit_outcomes
+    from safetynet.db.tables import visit_outcomes
 
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(sa.select(visit_outcomes).where(

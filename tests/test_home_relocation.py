@@ -1,7 +1,8 @@
 """A home can be moved (or copied to another machine): MLflow's recorded artifact paths follow it.
 
 Built as a user would: a real registered champion, online store and service database under one
-home; the home is moved with `mv`; then `safetynet monitor` and `/score` run from the new place.
+home; the home is moved with `mv`; then a real `safetynet serve` answers `/score` and
+`safetynet monitor` runs from the new place.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
+import httpx
 import pandas as pd
 import pytest
-from serving_fixtures import build_world
-from starlette.testclient import TestClient
+from serving_fixtures import build_world, running_server
 from typer.testing import CliRunner
 
 from safetynet.config import get_settings
@@ -45,15 +46,11 @@ def moved_home(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
+@pytest.mark.slow
 def test_monitor_and_score_work_after_the_home_moved(moved_home):
-    from safetynet.serving.db import get_engine
-    from safetynet.serving.keys import create_key
-    from safetynet.serving.service import SafetyNet
-
-    _, token = create_key(get_engine(), "platform", name="after the move")
-    with TestClient(SafetyNet.to_asgi(), raise_server_exceptions=False) as client:
-        r = client.post("/score", json={"household_ids": ["hh00000"]},
-                        headers={"Authorization": f"Bearer {token}"})
+    with running_server(moved_home, moved_home.parent / "server") as (base, token, _):
+        r = httpx.post(f"{base}/score", json={"household_ids": ["hh00000"]},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert r.status_code == 200, r.text
     assert 0.0 <= r.json()["results"][0]["risk_score"] <= 1.0
 

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from monitoring_support import make_features, register_champion, train_bundle
 from typer.testing import CliRunner
 
-from safetynet.monitoring.feedback import record_outcome
+from safetynet.db.engine import get_engine, make_engine
+from safetynet.db.feedback import record_outcome
+from safetynet.db.migrate import migrate_engine
+from safetynet.db.tables import alerts, worklist_items
 from safetynet.monitoring.report import build_report, precision_drop, wilson
-from safetynet.monitoring.schema import alerts, ensure_schema, get_engine, worklist_items
 
 
 def test_wilson_interval_known_values():
@@ -40,8 +42,8 @@ def visit(i: int, outcome: str, day: int, run: str = "2026-01-31", disagree: boo
 
 
 def test_report_figures_match_hand_computation(tmp_path):
-    engine = get_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    ensure_schema(engine)
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate_engine(engine)
     # 10 listed households, 4 audit households standing for 100 unlisted ones each
     with engine.begin() as conn:
         conn.execute(worklist_items.insert(), [item(i, False) for i in range(10)]

@@ -15,8 +15,8 @@ from serving_fixtures import (  # noqa: F401 - fixtures
 from starlette.testclient import TestClient
 
 from safetynet.config import get_settings
+from safetynet.db.engine import get_engine
 from safetynet.serving.audit import read_audit
-from safetynet.serving.db import get_engine
 from safetynet.serving.keys import create_key, revoke_key
 
 

@@ -11,9 +11,10 @@ import pytest
 from serving_fixtures import household_rows, model_features, train_booster
 
 from safetynet.config import Settings, load_policy
+from safetynet.db.engine import make_engine
+from safetynet.db.migrate import migrate
 from safetynet.serving.audit import AuditLog, audit_entry, read_audit
 from safetynet.serving.batching import LoopGroupCommit, ScoreBatcher, merge
-from safetynet.serving.db import make_engine, migrate
 from safetynet.serving.features import rows_to_matrix
 from safetynet.serving.schemas import ScoreResponse
 from safetynet.serving.scoring import Batch, Scorer

@@ -3,7 +3,6 @@ PostgreSQL at 127.0.0.1:5432 (a fresh database per session, dropped afterwards).
 
 from __future__ import annotations
 
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from safetynet.config import get_settings
+from safetynet.db.engine import get_engine, make_engine
+from safetynet.db.migrate import migrate
 from safetynet.serving.audit import AuditLog, audit_entry, read_audit
-from safetynet.serving.db import WalCheckpointer, get_engine, make_engine, migrate
 from safetynet.serving.keys import KeyCache, create_key, hash_key, list_keys, lookup, revoke_key
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -129,27 +129,3 @@ def test_inline_audit_write(engine):
     log.write_inline(audit_entry("/score", ["hh9"], 2, "platform", "m", "4"))
     row = read_audit(engine)[0]
     assert row["households"] == ["hh9"] and row["model_version"] == "4"
-
-
-def test_wal_checkpoints_run_off_the_writers_connections(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'svc.db'}")
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE t (x TEXT)"))
-    ckpt = WalCheckpointer(engine, interval=0.05, truncate_bytes=64 * 1024)
-    ckpt.start()
-    wal = tmp_path / "svc.db-wal"
-    try:
-        with engine.connect() as conn:  # the writers no longer checkpoint inside a commit
-            assert conn.execute(sa.text("PRAGMA wal_autocheckpoint")).scalar() == 0
-        for _ in range(40):  # ~400 KB of log, well past truncate_bytes
-            with engine.begin() as conn:
-                conn.execute(sa.text("INSERT INTO t VALUES (:x)"), [{"x": "y" * 500}] * 20)
-        deadline = time.monotonic() + 5
-        while wal.stat().st_size > 64 * 1024 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert wal.stat().st_size <= 64 * 1024  # the background thread truncated the log
-    finally:
-        ckpt.stop()
-    assert wal.stat().st_size == 0  # stop() leaves nothing in the log
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM t")).scalar() == 800

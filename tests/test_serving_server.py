@@ -7,69 +7,17 @@ the server answer 5xx.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 import pytest
-from serving_fixtures import serving_world  # noqa: F401 - fixture
-
-from safetynet.config import get_settings
-from safetynet.serving.db import get_engine
-from safetynet.serving.keys import create_key
+from serving_fixtures import running_server, serving_world  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(serving_world, tmp_path_factory):  # noqa: F811
-    port = free_port()
-    env = {**os.environ, "SAFETYNET_HOME": str(serving_world.home),
-           "SAFETYNET_SERVE_MODEL_POLL_SECONDS": "0", "BENTOML_HOME": str(
-               tmp_path_factory.mktemp("bentoml"))}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SAFETYNET_HOME", str(serving_world.home))
-        get_settings.cache_clear()
-        _, token = create_key(get_engine(), "platform")
-    get_settings.cache_clear()
-    log = Path(tmp_path_factory.mktemp("serverlog")) / "server.log"
-    exe = Path(sys.executable).with_name("safetynet")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in time: {log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base, token, log
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with running_server(serving_world.home, tmp_path_factory.mktemp("server")) as running:
+        yield running
 
 
 def test_http_client_gets_scores_with_reasons(server, serving_world):  # noqa: F811

@@ -63,13 +63,15 @@ def with_feedback_labels(frame: pd.DataFrame, settings: Settings, horizon: int) 
     """Merge caseworkers' visit outcomes into the programme-entry labels (the closed loop).
 
     A confirmed hardship turns an unobserved onset (0) into 1 for the periods whose horizon
-    contains the visit; see `safetynet.monitoring.feedback.merge_labels`.
+    contains the visit; see `safetynet.training.labels.merge_labels`.
     """
-    from safetynet.monitoring.feedback import load_outcomes, merge_labels, outcome_labels
-    from safetynet.monitoring.schema import ensure_schema, get_engine
+    from safetynet.db.engine import make_engine
+    from safetynet.db.feedback import load_outcomes
+    from safetynet.db.migrate import migrate_engine
+    from safetynet.training.labels import merge_labels, outcome_labels
 
-    engine = get_engine(settings.db_url)
-    ensure_schema(engine)
+    engine = make_engine(settings.db_url)
+    migrate_engine(engine)
     outcomes = load_outcomes(engine)
     if outcomes.empty:
         return frame

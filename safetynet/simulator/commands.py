@@ -64,13 +64,14 @@ def simulate_visits(
     import datetime as dt
 
     from safetynet.config import get_settings
-    from safetynet.monitoring.schema import ensure_schema, get_engine
+    from safetynet.db.engine import get_engine
+    from safetynet.db.migrate import migrate_engine
     from safetynet.monitoring.worklists import load_worklist
     from safetynet.simulator.visits import answer_visits
 
     settings = get_settings()
     engine = get_engine()
-    ensure_schema(engine)
+    migrate_engine(engine)
     worklist = load_worklist(engine, dt.date.fromisoformat(as_of) if as_of else None)
     if worklist.empty:
         typer.echo("no worklist yet: run `safetynet monitor` first", err=True)

@@ -31,6 +31,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from safetynet.config import Settings
+from safetynet.db.engine import get_engine
+from safetynet.db.identity import identities
 from safetynet.features.indicators import INDICATORS_BY_ID
 from safetynet.serving.audit import AuditLog, audit_entry
 from safetynet.serving.caseworker import data
@@ -44,7 +46,6 @@ from safetynet.serving.caseworker.session import (
     principal_by_id,
     session_secret,
 )
-from safetynet.serving.db import get_engine
 from safetynet.serving.features import FeatureSource
 from safetynet.serving.keys import KeyCache, Principal
 from safetynet.serving.scoring import Scorer
@@ -232,7 +233,7 @@ def create_app(backend: Callable[[], Backend] = _service_backend) -> Starlette:
             await _visible(b, who, key, audit_view=False)
         except PageError as err:
             return error_page(request, err, auth)
-        from safetynet.monitoring.feedback import FeedbackError, record_outcome
+        from safetynet.db.feedback import FeedbackError, record_outcome
 
         item_id = await anyio.to_thread.run_sync(
             lambda: data.worklist_item_id(engine, data.latest_run_id(engine), key))
@@ -270,7 +271,7 @@ def create_app(backend: Callable[[], Backend] = _service_backend) -> Starlette:
                 if batch.ids:
                     for r in b.scorer.score(bundle, batch, lang, k=0):
                         live[r["household_id"]] = r
-            ids = data.identities(b.settings.identity_path, keys, _districts(who))
+            ids = identities(b.settings.identity_path, keys, _districts(who))
             rows = []
             for item in items.to_dict("records"):
                 k = str(item["household_key"])
@@ -327,8 +328,8 @@ def create_app(backend: Callable[[], Backend] = _service_backend) -> Starlette:
                 "history_chart": history_svg(history, b.scorer.thresholds, t("history"))
                 if history else None,
                 "outcomes": data.outcomes_of(engine, key),
-                "identity": data.identities(b.settings.identity_path, [key],
-                                            _districts(who)).get(key),
+                "identity": identities(b.settings.identity_path, [key],
+                                       _districts(who)).get(key),
                 "indicators": _indicator_texts(result["indicators"], lang),
                 "item_id": data.worklist_item_id(engine, run_id, key),
                 "programme_choices": [(r.programme_id, r.name_zh if lang == "zh" else r.name_en)
@@ -338,7 +339,7 @@ def create_app(backend: Callable[[], Backend] = _service_backend) -> Starlette:
             }
 
         ctx = await anyio.to_thread.run_sync(load)
-        from safetynet.monitoring.feedback import DISAGREEMENT_CODES, HARDSHIP_TYPES, OUTCOMES
+        from safetynet.db.feedback import DISAGREEMENT_CODES, HARDSHIP_TYPES, OUTCOMES
 
         ctx.update(outcome_choices=OUTCOMES, hardship_choices=HARDSHIP_TYPES,
                    code_choices=DISAGREEMENT_CODES)

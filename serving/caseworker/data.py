@@ -1,17 +1,15 @@
 """What the caseworker page reads: worklists, stored reasons, score history, recorded visits,
-names and addresses, and live scoring rows. Plain functions over an engine or a path.
+and live scoring rows. Plain functions over an engine.
 
-Names and addresses come from the identity store (`features/identity.py`), filtered in SQL
-to the caller's districts, so a caseworker's request never even reads another district's
-names. They are shown on the page and never logged.
+Names and addresses come from the identity vault (`safetynet.db.identity.identities`),
+filtered in SQL to the caller's districts, so a caseworker's request never even reads another
+district's names. They are shown on the page and never logged.
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +17,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from safetynet.db.tables import (
+    score_history,
+    score_reasons,
+    score_runs,
+    visit_outcomes,
+    worklist_items,
+)
 from safetynet.features.definitions import FeatureText, fill_sentence, plain_text
-from safetynet.monitoring.schema import score_history, score_reasons, score_runs, visit_outcomes
 from safetynet.monitoring.worklists import load_worklist
 from safetynet.serving.features import FeatureSource, rows_to_matrix
 from safetynet.serving.keys import Principal
@@ -74,47 +78,6 @@ def reason_text(reason: dict[str, Any], texts: dict[str, FeatureText], lang: str
     return fill_sentence(text, v, lang)
 
 
-def identities(
-    path: Path, keys: Sequence[str], districts: frozenset[str] | None
-) -> dict[str, dict[str, Any]]:
-    """Names and address per household key, only for households in `districts`
-    (None: every district, for admin keys). Empty when the identity store does not exist."""
-    keys = list(keys)
-    if not keys or not path.exists():
-        return {}
-    if districts is not None and not districts:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        for i in range(0, len(keys), IN_CHUNK):
-            chunk = keys[i:i + IN_CHUNK]
-            where = f"h.household_key IN ({','.join('?' * len(chunk))})"
-            params: list[Any] = list(chunk)
-            if districts is not None:
-                where += f" AND h.district IN ({','.join('?' * len(districts))})"
-                params += sorted(districts)
-            for key, address, street, community in con.execute(
-                f"SELECT h.household_key, h.address, h.street, h.community "
-                f"FROM households h WHERE {where}", params
-            ):
-                out[key] = {"address": address, "street": street, "community": community,
-                            "names": []}
-            found = [k for k in chunk if k in out]
-            if found:
-                for key, name in con.execute(
-                    "SELECT household_key, name FROM persons WHERE household_key IN "
-                    f"({','.join('?' * len(found))}) ORDER BY person_key", found
-                ):
-                    if name:
-                        out[key]["names"].append(name)
-    except sqlite3.Error:  # no tables yet (nothing ingested): nothing to show
-        return {}
-    finally:
-        con.close()
-    return out
-
-
 def history_of(engine: Engine, key: str) -> list[dict[str, Any]]:
     """The household's score in every monitoring run, oldest first."""
     with engine.connect() as conn:
@@ -145,8 +108,6 @@ def worklist_item_id(engine: Engine, run_id: str | None, key: str) -> str | None
     """The id of the household's item on the run's worklist, if it is on it."""
     if run_id is None:
         return None
-    from safetynet.monitoring.schema import worklist_items
-
     with engine.connect() as conn:
         return conn.execute(
             sa.select(worklist_items.c.item_id).where(

@@ -20,8 +20,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.engine import Engine
 
 from safetynet.config import Settings
+from safetynet.db.tables import api_keys
 from safetynet.serving.keys import Principal
-from safetynet.serving.tables import api_keys
 
 COOKIE = "sn_cw_session"
 ROLES = ("caseworker", "admin")  # platform keys are for machines, not for this page

@@ -1,25 +1,54 @@
-"""Tables of the monitoring loop (score runs, score history, reasons, alerts, worklists, outcomes).
+"""Every table of the service database, in one SQLAlchemy metadata (Core, no ORM).
 
-The Alembic revision `serving/migrations/versions/*_monitoring_tables.py` creates exactly these
-tables; a test compares the migrated database with this metadata so the two never drift apart.
+The schema is created and changed by the Alembic revisions in `safetynet/db/migrations/`; a
+test (tests/test_db.py) compares the migrated database with this metadata so they never drift.
 
-Keys are chosen so that reruns and resubmissions are idempotent:
-- a run is identified by its as-of date (`run_id` = ISO date); rerunning replaces it;
-- a worklist item id is `<run_id>/<household_key>`: stable across reruns of the same month, so
-  outcomes that reference it keep pointing at the same visit;
-- a visit outcome has a unique `submission_id` (client-provided, else derived from its natural key).
+- `api_keys`, `audit_log`: who may call the service, and every call it answered;
+- `score_runs`, `score_history`, `score_reasons`, `alerts`, `worklist_items`: one monitoring run
+  per as-of date (`run_id` = ISO date; rerunning a month replaces it);
+- `visit_outcomes`: caseworkers' feedback (unique `submission_id`, so resubmissions are no-ops).
+
+A worklist item id is `<run_id>/<household_key>`: stable across reruns of the same month, so
+outcomes that reference it keep pointing at the same visit.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sqlalchemy as sa
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
 metadata = sa.MetaData()
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("districts", sa.JSON, nullable=False),
+    # sha256 hex of the 256-bit random token; the token itself is never stored.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("role in ('platform', 'caseworker', 'admin')", name="ck_api_keys_role"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("key_id", sa.Integer, index=True),
+    sa.Column("role", sa.String(20)),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    # household pseudonyms (household_key) only; callers' own records get "record:<n>".
+    sa.Column("households", sa.JSON, nullable=False),
+    sa.Column("n_households", sa.Integer, nullable=False),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("model_version", sa.String(50)),
+)
 
 score_runs = sa.Table(
     "score_runs",
@@ -120,6 +149,7 @@ visit_outcomes = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# the tables of the monitoring loop (all but the service's keys and audit log)
 MONITORING_TABLES = (
     "score_runs",
     "score_history",
@@ -128,23 +158,3 @@ MONITORING_TABLES = (
     "worklist_items",
     "visit_outcomes",
 )
-
-
-def get_engine(url: str | None = None) -> Engine:
-    """The shared database engine (`safetynet.serving.db`: WAL SQLite or PostgreSQL)."""
-    from safetynet.serving.db import get_engine as shared_engine
-    from safetynet.serving.db import make_engine
-
-    return shared_engine() if url is None else make_engine(url)
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Bring the database to the latest schema with the Alembic migrations (idempotent)."""
-    from alembic import command
-
-    from safetynet.serving.db import alembic_config
-
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")

@@ -1,4 +1,6 @@
-"""The feedback store: visit outcomes recorded by caseworkers, and the labels they become.
+"""The feedback store: visit outcomes recorded by caseworkers (validated, stored, read back).
+
+The labels they become are training's (`safetynet.training.labels.outcome_labels`).
 
 Guarantees:
 - idempotent: every submission has a `submission_id` (client-provided, else derived from the
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import Connection, Engine
 
 from safetynet.contracts import PROGRAMMES
-from safetynet.monitoring.schema import visit_outcomes, worklist_items
+from safetynet.db.tables import visit_outcomes, worklist_items
 
 OUTCOMES = ("hardship_confirmed", "not_in_hardship", "could_not_reach", "moved")
 HARDSHIP_TYPES = (*PROGRAMMES, "other")
@@ -249,60 +251,3 @@ def load_outcomes(engine: Engine, since: date | None = None) -> pd.DataFrame:
         df = pd.DataFrame(columns=[c.name for c in visit_outcomes.columns])
     df["visit_date"] = pd.to_datetime(df["visit_date"])
     return df
-
-
-def outcome_labels(
-    outcomes: pd.DataFrame, as_of_dates: list[date] | pd.Series, horizon_months: int
-) -> pd.DataFrame:
-    """Labels from visit outcomes for the as-of periods whose horizon contains the visit.
-
-    A visit on day v labels as-of date t when t < v <= t + horizon (the label's window, as for
-    programme entry). `hardship_confirmed` gives 1, `not_in_hardship` gives 0; if one period
-    has both, the confirmation wins (hardship seen at any time in the window is an onset).
-    `could_not_reach` and `moved` say nothing. Returns household_key, as_of_date, label,
-    n_visits (columns for training/labels.py to merge with programme-entry labels).
-    """
-    cols = ["household_key", "as_of_date", "label", "n_visits"]
-    conclusive = outcomes[outcomes["outcome"].isin(["hardship_confirmed", "not_in_hardship"])]
-    if conclusive.empty or len(as_of_dates) == 0:
-        return pd.DataFrame(columns=cols)
-    visits = conclusive[["household_key", "visit_date", "outcome"]].assign(
-        visit_date=lambda d: pd.to_datetime(d["visit_date"])
-    )
-    periods = pd.DataFrame({"as_of_date": pd.to_datetime(pd.Series(list(as_of_dates))).unique()})
-    periods["horizon_end"] = periods["as_of_date"] + pd.DateOffset(months=horizon_months)
-    pairs = visits.merge(periods, how="cross")
-    pairs = pairs[
-        (pairs["visit_date"] > pairs["as_of_date"]) & (pairs["visit_date"] <= pairs["horizon_end"])
-    ]
-    pairs = pairs.assign(label=(pairs["outcome"] == "hardship_confirmed").astype(int))
-    out = (
-        pairs.groupby(["household_key", "as_of_date"], as_index=False)
-        .agg(label=("label", "max"), n_visits=("label", "size"))
-        .sort_values(["household_key", "as_of_date"], kind="stable")
-    )
-    return out[cols].reset_index(drop=True)
-
-
-def merge_labels(observed: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
-    """Programme-entry labels (household_key, as_of_date, label) with feedback labels merged in.
-
-    Rows of `observed` only (the cohort decides who is labelled). A caseworker-confirmed
-    hardship turns a 0 into 1; a caseworker's "not in hardship" never overrides an observed
-    programme entry (an administrative fact), but marks the row `verified`. Adds columns
-    `label_source` (programme / caseworker / none) and `verified` (a caseworker saw it).
-    """
-    fb = feedback[["household_key", "as_of_date", "label"]].rename(columns={"label": "_fb"})
-    fb = fb.assign(as_of_date=pd.to_datetime(fb["as_of_date"]))
-    out = observed.assign(as_of_date=pd.to_datetime(observed["as_of_date"])).merge(
-        fb, on=["household_key", "as_of_date"], how="left"
-    )
-    base = out["label"]  # may be nullable (NA = not fully labelled yet)
-    from_feedback = base.eq(0).fillna(False).astype(bool) & out["_fb"].eq(1)
-    source = pd.Series("none", index=out.index, dtype=object)
-    source[base.eq(1).fillna(False).astype(bool)] = "programme"
-    source[from_feedback] = "caseworker"
-    out["label"] = base.mask(from_feedback, 1)
-    out["label_source"] = source
-    out["verified"] = out["_fb"].notna()
-    return out.drop(columns="_fb")

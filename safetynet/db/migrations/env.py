@@ -1,4 +1,4 @@
-"""Alembic environment: uses the connection handed over by `db.migrate`, else the URL."""
+"""Alembic environment: uses the connection handed over by `migrate_engine`, else the URL."""
 
 from __future__ import annotations
 

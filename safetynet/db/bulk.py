@@ -1,12 +1,10 @@
-"""Bulk writes and reads of the monitoring tables (driver-level batches: a million rows in seconds).
+"""Bulk inserts of DataFrames into service tables (driver-level batches: 1M rows in seconds).
 
 SQLite gets one `executemany`; PostgreSQL gets `COPY … FROM STDIN`. Both run on the caller's
 connection, so they belong to the caller's transaction.
 """
 
 from __future__ import annotations
-
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -52,7 +50,3 @@ def bulk_insert(conn: Connection, table: sa.Table, df: pd.DataFrame) -> int:
         conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
     return len(rows)
 
-
-def as_date(value: object) -> date:
-    """A date from a date, datetime, Timestamp or ISO string."""
-    return pd.Timestamp(value).date()

@@ -4,7 +4,7 @@ Revision ID: 0002_monitoring
 Revises: 0001
 Create Date: 2026-11-22
 
-Mirrors `safetynet.monitoring.schema` (a test compares the migrated schema with it).
+Mirrors `safetynet.db.tables` (tests/test_db.py compares the migrated schema with it).
 """
 
 from __future__ import annotations

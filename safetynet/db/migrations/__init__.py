@@ -1,0 +1,1 @@
+"""Alembic migrations of the service database (run through `safetynet.db.migrate.migrate`)."""
