@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.model import CHAMPION, Bundle, load_bundle
 from safetynet.monitoring.drift import DriftReference, reference_path
 
 
@@ -48,16 +49,14 @@ def load_indicators(features: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFr
         return None
 
 
-def load_champion(settings: Settings, alias: str = "champion") -> Any:
+def load_champion(settings: Settings, alias: str = CHAMPION) -> Bundle:
     """The registered model behind `alias`, loaded natively (booster + calibrator)."""
-    from safetynet.training.bundle import load_bundle
-
     return load_bundle(alias=alias, settings=settings)
 
 
 def resolve_reference(
     settings: Settings,
-    bundle: Any,
+    bundle: Bundle,
     training_as_of: list[date] | None = None,
     max_rows: int = 500_000,
 ) -> DriftReference | None:
@@ -73,7 +72,6 @@ def resolve_reference(
     if not training_as_of:
         return None
     from safetynet.features.build import build_features
-    from safetynet.monitoring.scoring import predict_proba
 
     frame = build_features(training_as_of, settings.store_dir)
     if len(frame) > max_rows:
@@ -82,7 +80,7 @@ def resolve_reference(
     ref = DriftReference.fit(
         X,
         list(bundle.features),
-        predict_proba(bundle, X),
+        bundle.predict_proba(X),
         bundle.name,
         str(bundle.version),
         source="training as-of dates " + ",".join(d.isoformat() for d in training_as_of),

@@ -8,11 +8,10 @@ import pytest
 from serving_fixtures import make_data, model_features, train_booster
 
 from safetynet.config import load_policy
+from safetynet.model import Bundle, Calibrator, tiers_of
 from safetynet.serving.explain import top_reasons
 from safetynet.serving.features import feature_texts
-from safetynet.serving.model import RegistryBundle, calibrator_from_json, predict
 from safetynet.serving.programs import load_rules, match_programmes
-from safetynet.serving.scoring import tiers_of
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +44,13 @@ def test_contributions_plus_base_reproduce_raw_output(model):
 
 def test_served_probability_is_the_calibrated_sigmoid_of_the_raw_output(model):
     features, booster, X = model
-    bundle = RegistryBundle(booster, features, calibrator_from_json({"method": "identity"}),
-                            "m", "1", "champion")
-    prob, _contrib = predict(bundle, X)
+    bundle = Bundle(booster, features, Calibrator.from_dict({"method": "identity"}),
+                    "m", "1", "champion")
+    prob, _contrib = bundle.predict(X)
     np.testing.assert_allclose(prob, booster.predict(X), atol=1e-12)
     iso = {"method": "isotonic", "x_thresholds": [0, 0.5, 1], "y_thresholds": [0, 0.2, 1]}
-    bundle.calibrator = calibrator_from_json(iso)
-    prob2, _ = predict(bundle, X)
+    bundle.calibrator = Calibrator.from_dict(iso)
+    prob2, _ = bundle.predict(X)
     np.testing.assert_allclose(prob2, np.interp(booster.predict(X), [0, .5, 1], [0, .2, 1]))
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from safetynet.model import Calibrator
 from safetynet.training import metrics as M
-from safetynet.training.calibration import Calibrator
 from safetynet.training.fairness import FairnessPolicy, audit, flagged_at_capacity, gate_failures
 
 

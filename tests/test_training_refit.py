@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from safetynet.config import Settings
-from safetynet.training.bundle import load_bundle
+from safetynet.model import load_bundle
 from safetynet.training.pipeline import refit_slices, run
 from safetynet.training.tracking import configure
 from safetynet.training.train import train_and_log

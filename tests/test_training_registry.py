@@ -9,8 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from safetynet.config import Settings
+from safetynet.model import load_bundle
 from safetynet.training import promote as P
-from safetynet.training.bundle import load_bundle
 from safetynet.training.fairness import FairnessPolicy
 from safetynet.training.tracking import configure
 from safetynet.training.train import train_and_log

@@ -17,27 +17,14 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.model.registry import CALIBRATOR_FILE, FEATURE_SPEC_FILE, configure
 
 EXPERIMENT = "safetynet-training"
-CALIBRATOR_FILE = "calibrator.json"
-FEATURE_SPEC_FILE = "feature_spec.json"
 MODEL_NAME_IN_RUN = "model"
 # the evaluated (final fold) model when the registered one is its refit: a later run scores this
 # one against its own final test, so the gate compares models with the same data lag
 EVALUATED_DIR = "evaluated_model"
 EVALUATED_MODEL_FILE = "model.txt"
-
-
-def configure(settings: Settings) -> str:
-    """Point MLflow (tracking and registry) at the configured backend; returns the URI."""
-    import mlflow
-
-    uri = settings.tracking_uri
-    if uri.startswith("sqlite:"):
-        settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
 
 
 def ensure_experiment(settings: Settings, name: str = EXPERIMENT) -> str:
