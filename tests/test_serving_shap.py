@@ -1,5 +1,6 @@
 """Explanations that are right: LightGBM's pred_contrib against shap.TreeExplainer, additivity,
-reason ranking, programme rules and tiers (pure functions, no server)."""
+reason ranking and programme rules (pure functions, no server). The bundle's prediction and
+tiers: tests/test_model.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pytest
 from serving_fixtures import make_data, model_features, train_booster
 
 from safetynet.config import load_policy
-from safetynet.model import Bundle, Calibrator, tiers_of
 from safetynet.serving.explain import top_reasons
 from safetynet.serving.features import feature_texts
 from safetynet.serving.programs import load_rules, match_programmes
@@ -42,18 +42,6 @@ def test_contributions_plus_base_reproduce_raw_output(model):
                                atol=1e-9)
 
 
-def test_served_probability_is_the_calibrated_sigmoid_of_the_raw_output(model):
-    features, booster, X = model
-    bundle = Bundle(booster, features, Calibrator.from_dict({"method": "identity"}),
-                    "m", "1", "champion")
-    prob, _contrib = bundle.predict(X)
-    np.testing.assert_allclose(prob, booster.predict(X), atol=1e-12)
-    iso = {"method": "isotonic", "x_thresholds": [0, 0.5, 1], "y_thresholds": [0, 0.2, 1]}
-    bundle.calibrator = Calibrator.from_dict(iso)
-    prob2, _ = bundle.predict(X)
-    np.testing.assert_allclose(prob2, np.interp(booster.predict(X), [0, .5, 1], [0, .2, 1]))
-
-
 def test_top_reasons_are_the_largest_positive_contributions(model):
     features, booster, X = model
     contrib = booster.predict(X, pred_contrib=True)
@@ -67,12 +55,6 @@ def test_top_reasons_are_the_largest_positive_contributions(model):
             j = features.index(r["feature"])
             assert r["contribution"] == pytest.approx(phi[j])
             assert (r["value"] is None and np.isnan(X[i, j])) or r["value"] == X[i, j]
-
-
-def test_tiers_follow_policy_thresholds():
-    tiers = load_policy()["tiers"]
-    p = np.array([0.0, tiers["yellow"], tiers["orange"] - 1e-9, tiers["orange"], 0.99])
-    assert tiers_of(p, tiers).tolist() == ["green", "yellow", "yellow", "orange", "red"]
 
 
 def test_programme_rules_are_declarative_and_vectorised():
