@@ -45,8 +45,7 @@ def synth(n: int, f: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 def train(df: pd.DataFrame, names: list[str], trees: int, cache: Path | None = None):  # type: ignore[no-untyped-def]
     import lightgbm as lgb
 
-    from safetynet.serving.model import RegistryBundle
-    from safetynet.training.calibration import Calibrator
+    from safetynet.model import CHAMPION, Bundle, Calibrator
 
     sample = df.sample(min(50_000, len(df)), random_state=0)
     X = sample[names].to_numpy(float)
@@ -72,7 +71,7 @@ def train(df: pd.DataFrame, names: list[str], trees: int, cache: Path | None = N
         key.parent.mkdir(parents=True, exist_ok=True)
         booster.save_model(str(key))
     cal = Calibrator.fit(booster.predict(X), y, method="platt")
-    return RegistryBundle(booster, names, cal, "bench-model", "1", "champion"), float(y.mean())
+    return Bundle(booster, names, cal, "bench-model", "1", CHAMPION), float(y.mean())
 
 
 def main() -> None:

@@ -41,10 +41,10 @@ import lightgbm as lgb
 import numpy as np
 
 from safetynet.config import get_settings, load_policy
+from safetynet.model import Calibrator
 from safetynet.training import household
 from safetynet.training import metrics as M
 from safetynet.training.baselines import BestSingleFeature, IndicatorCount, LogisticBaseline
-from safetynet.training.calibration import Calibrator
 from safetynet.training.evaluation import (
     TRUTH_HARDSHIP_COLUMN,
     TRUTH_ONSET_COLUMN,

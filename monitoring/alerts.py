@@ -17,7 +17,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from safetynet.monitoring.scoring import tier_rank
+from safetynet.model import tier_rank
 
 # Outcomes that mean a caseworker actually saw the household (could_not_reach does not count).
 VISITED_OUTCOMES = ("hardship_confirmed", "not_in_hardship", "moved")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ import pandas as pd
 from safetynet.config import Settings
 from safetynet.features.feature_store import FeatureStore
 from safetynet.features.indicators import compute_indicators
+from safetynet.model import Bundle, load_bundle
 from safetynet.monitoring.drift import DriftReference, reference_path
 from safetynet.policy import IndicatorsPolicy
 
@@ -38,17 +38,15 @@ def load_indicators(features: pd.DataFrame, indicators: IndicatorsPolicy) -> pd.
         return None
 
 
-def load_champion(settings: Settings, alias: str | None = None) -> Any:
+def load_champion(settings: Settings, alias: str | None = None) -> Bundle:
     """The registered model behind `alias` (default: the `model_alias` setting, the model in
     use, as `serve` serves it), loaded natively (booster + calibrator)."""
-    from safetynet.training.bundle import load_bundle
-
     return load_bundle(alias=alias or settings.model_alias, settings=settings)
 
 
 def resolve_reference(
     settings: Settings,
-    bundle: Any,
+    bundle: Bundle,
     training_as_of: list[date] | None = None,
     max_rows: int = 500_000,
 ) -> DriftReference | None:
@@ -63,7 +61,6 @@ def resolve_reference(
         return DriftReference.load(path)
     if not training_as_of:
         return None
-    from safetynet.monitoring.scoring import predict_proba
 
     frame = FeatureStore(settings).historical(training_as_of)
     if len(frame) > max_rows:
@@ -72,7 +69,7 @@ def resolve_reference(
     ref = DriftReference.fit(
         X,
         list(bundle.features),
-        predict_proba(bundle, X),
+        bundle.predict_proba(X),
         bundle.name,
         str(bundle.version),
         source="training as-of dates " + ",".join(d.isoformat() for d in training_as_of),

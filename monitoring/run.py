@@ -31,9 +31,10 @@ from safetynet.db.tables import (
     visit_outcomes,
     worklist_items,
 )
+from safetynet.model import Bundle, tiers_of
 from safetynet.monitoring import drift as drift_mod
 from safetynet.monitoring.alerts import compute_alerts, suppressed_households
-from safetynet.monitoring.scoring import assign_tiers, predict_proba, top_reasons
+from safetynet.monitoring.scoring import top_reasons
 from safetynet.monitoring.worklists import build_worklists
 from safetynet.policy import DriftPolicy, Policy
 
@@ -98,7 +99,7 @@ def _validate(features: pd.DataFrame, model_features: list[str]) -> None:
 
 def monitor_run(
     engine: Engine,
-    bundle: Any,
+    bundle: Bundle,
     features: pd.DataFrame,
     as_of: date,
     policy: Policy,
@@ -112,8 +113,7 @@ def monitor_run(
 ) -> RunSummary:
     """Rescore every household of `features` (one row per household at `as_of`) and store the run.
 
-    `bundle`: the champion (`.features`, `.name`, `.version`, `.predict`, and a cheap
-    probability path: `.predict_proba` or `.booster` + `.calibrate`). `indicators`: output of
+    `bundle`: the champion (`safetynet.model.Bundle`). `indicators`: output of
     `compute_indicators`; `assistance`: the offline store's assistance table. Flagged = any tier
     above green. Drift is measured against `reference`; when None, against the reference kept
     for this model version under `reports_dir`, and failing that this run's own data becomes
@@ -130,10 +130,10 @@ def monitor_run(
     X = features[names].to_numpy(dtype=np.float64, na_value=np.nan)
     t["prepare"] = time.perf_counter()
 
-    scores = predict_proba(bundle, X)
+    scores = bundle.predict_proba(X)
     if len(scores) != len(X) or not np.isfinite(scores).all():
         raise ValueError("the model returned missing or non-finite scores; nothing stored")
-    tier = assign_tiers(scores, tiers)
+    tier = tiers_of(scores, tiers)
     flagged = tier != "green"
     t["score"] = time.perf_counter()
 

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from safetynet.monitoring.scoring import tier_rank
+from safetynet.model import tier_rank
 from safetynet.policy import OutreachPolicy
 
 WORKLIST_COLUMNS = [

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from safetynet.features.definitions import FeatureText, fill_sentence
+from safetynet.model import top_contributions
 
 DIRECTION_TEXT = {
     "en": {"raises": "raises the risk", "lowers": "lowers the risk"},
@@ -30,26 +31,15 @@ def top_reasons(
     contrib: np.ndarray, X: np.ndarray, features: Sequence[str], texts: dict[str, FeatureText],
     k: int, lang: str = "en",
 ) -> list[list[dict[str, Any]]]:
-    """Per row, the k largest positive contributions as reason dicts (vectorised ranking)."""
-    n, m = X.shape
-    k = min(k, m)
-    if n == 0 or k == 0:
-        return [[] for _ in range(n)]
-    phi = contrib[:, :m]
-    if k < m:
-        part = np.argpartition(-phi, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(
-            part, np.argsort(-np.take_along_axis(phi, part, axis=1), axis=1), axis=1
-        )
-    else:
-        order = np.argsort(-phi, axis=1)
-    top_phi = np.take_along_axis(phi, order, axis=1).tolist()  # Python floats: fast to read
-    top_val = np.take_along_axis(X, order, axis=1).tolist()
-    order_l = order.tolist()
+    """Per row, the k largest positive contributions as reason dicts (`top_contributions`)."""
+    top, top_c = top_contributions(contrib, k)
+    top_phi = top_c.tolist()  # Python floats: fast to read
+    top_val = np.take_along_axis(X, top, axis=1).tolist()
+    order_l = top.tolist()
     out = []
-    for i in range(n):
+    for i in range(len(X)):
         row = []
-        for j in range(k):
+        for j in range(top.shape[1]):
             c = top_phi[i][j]
             if c <= 0.0:
                 break

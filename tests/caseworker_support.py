@@ -71,14 +71,15 @@ def build_caseworker_world(
     """Everything under `home` (SAFETYNET_HOME must point there).
 
     `registry=False` skips MLflow (the slow part: tens of seconds on a busy machine) and
-    wraps the same real booster in serving's `RegistryBundle` directly; the browser test
+    wraps the same real booster in `safetynet.model.Bundle` directly; the browser test
     uses the registry, as the service does.
     """
     from safetynet.db.engine import get_engine
     from safetynet.db.migrate import migrate
+    from safetynet.model import Bundle, Calibrator
     from safetynet.monitoring.run import monitor_run
     from safetynet.serving.keys import create_key
-    from safetynet.serving.model import RegistryBundle, calibrator_from_json, load_model
+    from safetynet.serving.model import load_model
 
     if registry:
         world = build_world(home, n_households)
@@ -93,9 +94,9 @@ def build_caseworker_world(
         write_online_store(settings, rows)
         migrate(settings)
         world = ServingWorld(home, settings, features, booster, "1", rows)
-        bundle = RegistryBundle(
+        bundle = Bundle(
             booster=booster, features=features,
-            calibrator=calibrator_from_json({"method": "platt", "a": 1.1, "b": -0.2}),
+            calibrator=Calibrator.from_dict({"method": "platt", "a": 1.1, "b": -0.2}),
             name=settings.model_name, version="1", alias="champion",
         )
     engine = get_engine(settings)

@@ -1,8 +1,8 @@
 """Test helpers for the monitoring tests: small generated cohorts and a real LightGBM bundle.
 
-The bundle is `safetynet.serving.model.RegistryBundle` (the project's own wrapper of a native
-booster and its calibrator) around a real booster trained here in a second; nothing of ours is
-stubbed. `FailingBundle` is a real bundle whose SHAP call raises, to inject a failure midway.
+The bundle is `safetynet.model.Bundle` (the project's own wrapper of a native booster and its
+calibrator) around a real booster trained here in a second; nothing of ours is stubbed.
+`FailingBundle` is a real bundle whose SHAP call raises, to inject a failure midway.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from safetynet.config import DEFAULT_POLICY_FILE, load_policy
+from safetynet.model import Bundle, Calibrator
 
 FEATURES = ["income_drop", "oop_ratio", "members_65plus", "unemployed", "absence_days"]
 DISTRICTS = ["east", "west", "north"]
@@ -42,8 +43,6 @@ def train_bundle(seed: int = 0, version: str = "1"):
     """A real LightGBM booster (7 leaves, depth 3) with identity calibration."""
     import lightgbm as lgb
 
-    from safetynet.serving.model import RegistryBundle, calibrator_from_json
-
     df = make_features(3000, seed=seed + 100)
     X = df[FEATURES].to_numpy(float)
     logit = -2.5 + 1.2 * X[:, 0] + 1.0 * X[:, 1] + 0.8 * X[:, 3]
@@ -61,23 +60,21 @@ def train_bundle(seed: int = 0, version: str = "1"):
         lgb.Dataset(X, y, feature_name=FEATURES),
         num_boost_round=40,
     )
-    return RegistryBundle(
+    return Bundle(
         booster=booster,
         features=list(FEATURES),
-        calibrator=calibrator_from_json({"method": "identity"}),
+        calibrator=Calibrator("identity"),
         name="test-model",
         version=version,
         alias="champion",
     )
 
 
-class FailingBundle:
+class FailingBundle(Bundle):
     """A real bundle whose SHAP path raises (failure injected after scoring, before writing)."""
 
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self._inner = inner
-        self.features, self.name, self.version = inner.features, inner.name, inner.version
-        self.booster, self.calibrate = inner.booster, inner.calibrate
+    def __init__(self, inner: Bundle) -> None:
+        super().__init__(**vars(inner))
 
     def predict(self, X: np.ndarray):  # type: ignore[no-untyped-def]
         raise RuntimeError("injected failure in predict")

@@ -17,7 +17,7 @@ from serving_fixtures import build_world, running_server
 from typer.testing import CliRunner
 
 from safetynet.config import get_settings
-from safetynet.registry import ARTIFACT_URI_COLUMNS, rehome_artifacts
+from safetynet.model.backend import ARTIFACT_URI_COLUMNS, rehome_artifacts
 
 
 def _artifact_uris(db) -> list[str]:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ fast response path: same answers as the one-at-a-time path."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from serving_fixtures import household_rows, model_features, train_booster
 from safetynet.config import Settings, load_policy
 from safetynet.db.engine import make_engine
 from safetynet.db.migrate import migrate
+from safetynet.model import Bundle, Calibrator
 from safetynet.serving.audit import AuditLog, audit_entry, read_audit
 from safetynet.serving.batching import LoopGroupCommit, ScoreBatcher, merge
 from safetynet.serving.features import rows_to_matrix
@@ -21,22 +21,11 @@ from safetynet.serving.scoring import Batch, Scorer
 from safetynet.serving.service import _dump
 
 
-@dataclass
-class _Bundle:
-    booster: object
-    features: list[str]
-    name: str = "m"
-    version: str = "1"
-    alias: str = "champion"
-
-    def calibrate(self, p: np.ndarray) -> np.ndarray:
-        return p
-
-
 @pytest.fixture(scope="module")
 def world():
     features = model_features()
-    bundle = _Bundle(train_booster(features, rounds=20), features)
+    booster = train_booster(features, rounds=20)
+    bundle = Bundle(booster, features, Calibrator(), "m", "1", "champion")
     rows = household_rows(features, 12, seed=3)
     return bundle, Scorer(load_policy()), rows
 

@@ -1,5 +1,6 @@
 """Explanations that are right: LightGBM's pred_contrib against shap.TreeExplainer, additivity,
-reason ranking, programme rules and tiers (pure functions, no server)."""
+reason ranking and programme rules (pure functions, no server). The bundle's prediction and
+tiers: tests/test_model.py."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from serving_fixtures import make_data, model_features, train_booster
 from safetynet.config import load_policy
 from safetynet.features.definitions import feature_texts
 from safetynet.serving.explain import top_reasons
-from safetynet.serving.model import RegistryBundle, calibrator_from_json, predict
 from safetynet.serving.programs import load_rules, match_programmes
-from safetynet.serving.scoring import tiers_of
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +42,6 @@ def test_contributions_plus_base_reproduce_raw_output(model):
                                atol=1e-9)
 
 
-def test_served_probability_is_the_calibrated_sigmoid_of_the_raw_output(model):
-    features, booster, X = model
-    bundle = RegistryBundle(booster, features, calibrator_from_json({"method": "identity"}),
-                            "m", "1", "champion")
-    prob, _contrib = predict(bundle, X)
-    np.testing.assert_allclose(prob, booster.predict(X), atol=1e-12)
-    iso = {"method": "isotonic", "x_thresholds": [0, 0.5, 1], "y_thresholds": [0, 0.2, 1]}
-    bundle.calibrator = calibrator_from_json(iso)
-    prob2, _ = predict(bundle, X)
-    np.testing.assert_allclose(prob2, np.interp(booster.predict(X), [0, .5, 1], [0, .2, 1]))
-
-
 def test_top_reasons_are_the_largest_positive_contributions(model):
     features, booster, X = model
     contrib = booster.predict(X, pred_contrib=True)
@@ -68,12 +55,6 @@ def test_top_reasons_are_the_largest_positive_contributions(model):
             j = features.index(r["feature"])
             assert r["contribution"] == pytest.approx(phi[j])
             assert (r["value"] is None and np.isnan(X[i, j])) or r["value"] == X[i, j]
-
-
-def test_tiers_follow_policy_thresholds():
-    tiers = load_policy().tiers.thresholds()
-    p = np.array([0.0, tiers["yellow"], tiers["orange"] - 1e-9, tiers["orange"], 0.99])
-    assert tiers_of(p, tiers).tolist() == ["green", "yellow", "yellow", "orange", "red"]
 
 
 def test_programme_rules_are_declarative_and_vectorised():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from safetynet.config import Settings
-from safetynet.training.bundle import load_bundle
+from safetynet.model import load_bundle
 from safetynet.training.train import train_and_log
 from tests.training_support import POLICY, config, spec, xor_table
 

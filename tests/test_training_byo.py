@@ -29,7 +29,7 @@ def test_train_table_grouped_cv_without_time(table_path, monkeypatch):
     from mlflow import MlflowClient
 
     from safetynet.config import get_settings
-    from safetynet.training.tracking import configure
+    from safetynet.model import configure
 
     configure(get_settings())
     run = MlflowClient().search_runs(

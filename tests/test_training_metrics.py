@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from safetynet.training import metrics as M
-from safetynet.training.calibration import Calibrator
 from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
 from tests.training_support import config, fairness
 
@@ -92,23 +91,6 @@ def test_grouped_at_k_small_group_takes_all():
     g = np.array(["a", "a", "b"])
     m = M.grouped_at_k(y, s, g, 5)
     assert m["k"] == 3 and m["precision"] == pytest.approx(2 / 3)
-
-
-def test_calibration_isotonic_and_platt_roundtrip(tmp_path):
-    rng = np.random.default_rng(0)
-    raw = rng.random(5000)
-    y = (rng.random(5000) < raw**2).astype(float)  # raw is over-confident: true p = raw^2
-    for method in ("isotonic", "platt"):
-        cal = Calibrator.fit(raw, y, method)
-        path = tmp_path / f"{method}.json"
-        cal.to_json(path)
-        back = Calibrator.from_json(path)
-        np.testing.assert_allclose(back.transform(raw), cal.transform(raw))
-        p = cal.transform(raw)
-        assert abs(p.mean() - y.mean()) < 0.02  # calibrated in the large
-        assert np.all(np.diff(back.transform(np.linspace(0, 1, 50))) >= -1e-12)  # monotone
-    assert Calibrator.fit(raw, y, "auto", min_isotonic_positives=10).method == "isotonic"
-    assert Calibrator.fit(raw[:50], y[:50], "auto").method == "platt"
 
 
 def test_fairness_audit_hand_computed():

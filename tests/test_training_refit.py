@@ -13,9 +13,9 @@ import pytest
 from mlflow import MlflowClient
 
 from safetynet.config import Settings
-from safetynet.training.bundle import load_bundle
+from safetynet.model import load_bundle
 from safetynet.training.pipeline import refit_slices, run
-from safetynet.training.tracking import configure
+from safetynet.model import configure
 from safetynet.training.train import train_and_log
 from tests.training_support import POLICY, config, spec, xor_table
 

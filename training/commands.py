@@ -109,7 +109,7 @@ def _registry(model_name: str | None):  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
     from safetynet.config import get_settings
-    from safetynet.training.tracking import configure
+    from safetynet.model import configure
 
     settings = get_settings()
     configure(settings)

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from safetynet.model import Calibrator
 from safetynet.policy import FairnessPolicy, Policy
 from safetynet.training import metrics as M
 from safetynet.training.baselines import BestSingleFeature, IndicatorCount, LogisticBaseline
-from safetynet.training.calibration import Calibrator
 from safetynet.training.fairness import audit, flagged_at_capacity
 from safetynet.training.model import SearchConfig, fit_to_budget, search, train_booster
 from safetynet.training.splits import (

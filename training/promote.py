@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from safetynet.model import CHAMPION
 from safetynet.policy import PromotionPolicy
 
 HISTORY_TAG = "champion_history"
@@ -71,7 +72,7 @@ def decide(client: Any, name: str, promotion: PromotionPolicy) -> Decision:
     """Evaluate the gate (policy [promotion]) without changing anything."""
     metric, margin, fairness_mode = promotion.metric, promotion.margin, promotion.fairness
     chal = _version_by_alias(client, name, "challenger")
-    champ = _version_by_alias(client, name, "champion")
+    champ = _version_by_alias(client, name, CHAMPION)
     d = Decision(
         False,
         challenger=chal.version if chal else None,
@@ -157,7 +158,7 @@ def promote(
     if d.champion_before and (not history or history[-1] != d.champion_before):
         history.append(d.champion_before)
     history.append(d.challenger)
-    client.set_registered_model_alias(name, "champion", d.challenger)
+    client.set_registered_model_alias(name, CHAMPION, d.challenger)
     client.delete_registered_model_alias(name, "challenger")
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(
@@ -170,7 +171,7 @@ def promote(
 
 def rollback(client: Any, name: str) -> Decision:
     """Restore the previous champion from the history tag."""
-    champ = _version_by_alias(client, name, "champion")
+    champ = _version_by_alias(client, name, CHAMPION)
     d = Decision(False, champion_before=champ.version if champ else None)
     history = _history(client, name)
     if champ is None:
@@ -182,7 +183,7 @@ def rollback(client: Any, name: str) -> Decision:
         d.reasons.append(f"champion v{champ.version} has no previous champion to restore")
         return d
     previous = history[-1]
-    client.set_registered_model_alias(name, "champion", previous)
+    client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
     client.set_model_version_tag(
         name, champ.version, "rolled_back_at", datetime.now(UTC).isoformat(timespec="seconds")

@@ -17,12 +17,10 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
-from safetynet.registry import artifact_root_uri
-from safetynet.registry import configure_mlflow as configure
+from safetynet.model.backend import artifact_root_uri, configure
+from safetynet.model.registry import CALIBRATOR_FILE, FEATURE_SPEC_FILE
 
 EXPERIMENT = "safetynet-training"
-CALIBRATOR_FILE = "calibrator.json"
-FEATURE_SPEC_FILE = "feature_spec.json"
 MODEL_NAME_IN_RUN = "model"
 # the evaluated (final fold) model when the registered one is its refit: a later run scores this
 # one against its own final test, so the gate compares models with the same data lag

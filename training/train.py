@@ -8,7 +8,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from safetynet.config import Settings
+from safetynet.model import CHAMPION, Bundle, Calibrator, load_bundle
 from safetynet.policy import PromotionPolicy
 from safetynet.training import metrics as M
 from safetynet.training import plots
-from safetynet.training.calibration import Calibrator
 from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
 from safetynet.training.model_card import render
 from safetynet.training.pipeline import Result, RunConfig, TableSpec, run
@@ -62,10 +62,8 @@ def _champion_on_test(
     and is fresher than this run's evaluated model, so comparing it would favour the champion.
     Evaluated model against evaluated model keeps the comparison at the same data lag.
     """
-    from safetynet.training.bundle import load_bundle
-
     try:
-        champ = load_bundle("champion", settings, name=model_name)
+        champ = load_bundle(CHAMPION, settings, name=model_name)
     except LookupError:
         return {}, None
     missing = [c for c in champ.features if c not in frame.columns]
@@ -73,13 +71,11 @@ def _champion_on_test(
         log.warning("champion v%s needs features this table lacks (%s): not compared",
                     champ.version, missing[:5])
         return {"champion_features_missing": float(len(missing))}, champ.version
-    booster, calibrate = champ.booster, champ.calibrate
-    evaluated = _evaluated_model(champ.run_id)
-    if evaluated is not None:
-        booster, calibrate = evaluated[0], evaluated[1].transform
+    evaluated = _evaluated_model(champ)
+    scored = evaluated or champ
     test = frame.iloc[result.test_index]
     X = test[champ.features].to_numpy(dtype=np.float64, na_value=np.nan)
-    prob = calibrate(booster.predict(X))
+    prob = scored.predict_proba(X)
     y = test[spec.label].to_numpy(dtype=np.float64)
     groups = test[spec.group].astype(str).to_numpy() if spec.group else None
     m = M.prefixed(M.evaluate(y, prob, cfg.fractions, groups, cfg.k_per_group), "champion_test_")
@@ -91,8 +87,9 @@ def _champion_on_test(
     return m, champ.version
 
 
-def _evaluated_model(run_id: str) -> tuple[Any, Calibrator] | None:
-    """(booster, calibrator) of a run's evaluated model, or None if the run registered it."""
+def _evaluated_model(champ: Bundle) -> Bundle | None:
+    """`champ` with its run's evaluated booster and calibrator, or None if the run registered
+    the evaluated model itself."""
     import lightgbm as lgb
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -102,13 +99,13 @@ def _evaluated_model(run_id: str) -> tuple[Any, Calibrator] | None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = Path(mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=EVALUATED_DIR, dst_path=tmp))
+                run_id=champ.run_id, artifact_path=EVALUATED_DIR, dst_path=tmp))
         except (MlflowException, OSError):
             return None
         if not (local / EVALUATED_MODEL_FILE).exists():
             return None
-        return (lgb.Booster(model_file=str(local / EVALUATED_MODEL_FILE)),
-                Calibrator.from_json(local / CALIBRATOR_FILE))
+        return replace(champ, booster=lgb.Booster(model_file=str(local / EVALUATED_MODEL_FILE)),
+                       calibrator=Calibrator.from_json(local / CALIBRATOR_FILE))
 
 
 def write_artifacts(
@@ -155,7 +152,8 @@ def train_and_log(
     from mlflow import MlflowClient
 
     from safetynet.training import promote as P
-    from safetynet.training.tracking import configure, log_training_run
+    from safetynet.model import configure
+    from safetynet.training.tracking import log_training_run
 
     model_name = model_name or settings.model_name
     result = run(frame, spec, cfg)

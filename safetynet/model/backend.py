@@ -3,7 +3,7 @@
 By default both are one SQLite database under `$SAFETYNET_HOME` with artifacts in
 `Settings.artifact_root`. MLflow stores *absolute* artifact URIs in that database
 (`file:///old/home/mlartifacts/...`), so a moved or copied home would keep reading the old
-place. `configure_mlflow` therefore re-roots those URIs to the current home before MLflow
+place. `configure` therefore re-roots those URIs to the current home before MLflow
 opens the database: everything under a home is found relative to it (docs/operations.md,
 "Moving a home"). A tracking URI set explicitly (PostgreSQL, a remote server) is left alone:
 its artifacts are not inside the home.
@@ -27,7 +27,7 @@ ARTIFACT_URI_COLUMNS = (
 )
 
 
-def configure_mlflow(settings: Settings) -> str:
+def configure(settings: Settings) -> str:
     """Point MLflow's tracking and registry at the configured backend; returns the URI.
 
     With the default SQLite backend under the home, artifact URIs recorded under an earlier
