@@ -99,7 +99,7 @@ def test_reliability_curve_is_sklearns_quantile_curve_with_counts():
 
 
 def test_tiers_follow_policy_thresholds():
-    tiers = load_policy()["tiers"]
+    tiers = load_policy().tiers.thresholds()
     p = np.array([0.0, tiers["yellow"], tiers["orange"] - 1e-9, tiers["orange"], 0.99])
     assert tiers_of(p, tiers).tolist() == ["green", "yellow", "yellow", "orange", "red"]
 
@@ -132,9 +132,9 @@ def test_top_contributions_rank_the_largest_first(model):
 def test_serving_monitoring_and_training_agree_on_one_bundle(model, tmp_path):
     """Same bundle, same rows: the API's scores and tiers, the monthly run's stored ones and
     training's evaluation are the same numbers, and the reasons are the same features."""
-    from safetynet.monitoring.run import monitor_run
     from safetynet.db.engine import make_engine
     from safetynet.db.migrate import migrate_engine
+    from safetynet.monitoring.run import monitor_run
     from safetynet.serving.scoring import Batch, Scorer
 
     features, booster, _ = model

@@ -9,9 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from safetynet.config import Settings
-from safetynet.model import load_bundle
+from safetynet.model import configure, load_bundle
 from safetynet.training import promote as P
-from safetynet.model import configure
 from safetynet.training.train import train_and_log
 from tests.training_support import POLICY, config, fairness, spec, xor_table
 

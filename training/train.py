@@ -151,8 +151,8 @@ def train_and_log(
     """Train, evaluate, log and register one candidate; set alias `challenger`."""
     from mlflow import MlflowClient
 
-    from safetynet.training import promote as P
     from safetynet.model import configure
+    from safetynet.training import promote as P
     from safetynet.training.tracking import log_training_run
 
     model_name = model_name or settings.model_name
