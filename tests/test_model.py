@@ -105,7 +105,7 @@ def test_tiers_follow_policy_thresholds():
 
 
 def test_tiers_of_equals_np_select_and_ranks_follow_urgency():
-    tiers = load_policy()["tiers"]
+    tiers = load_policy().tiers.thresholds()
     p = np.random.default_rng(2).random(2000) ** 3
     ordered = sorted(tiers.items(), key=lambda kv: kv[1], reverse=True)
     want = np.select([p >= t for _, t in ordered], [n for n, _ in ordered], default="green")
@@ -149,7 +149,7 @@ def test_serving_monitoring_and_training_agree_on_one_bundle(model, tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'sn.db'}")
     migrate_engine(engine)
     frame = pd.DataFrame(X, columns=features).assign(household_key=keys, district="d1")
-    monitor_run(engine, bundle, frame, date(2026, 1, 31), POLICY.replace(tiers=policy.tiers),
+    monitor_run(engine, bundle, frame, date(2026, 1, 31), POLICY.replace(tiers=policy.tiers.thresholds()),
                 reports_dir=tmp_path / "reports", reasons_k=5)
     with engine.connect() as conn:
         hist = pd.read_sql(sa.text("SELECT * FROM score_history"), conn).set_index(
