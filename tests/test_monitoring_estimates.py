@@ -58,8 +58,7 @@ def test_horvitz_thompson_point_estimates_by_hand():
     assert _by(est, "need_recall").value == pytest.approx(5 / 55)
     r = _by(est, "need_recall")
     assert r.low < r.value < r.high and r.status == OK
-    # the elderly: listed needy 1 (A) of listed 3 (weights 1, 1, 2 -> 1/3 is wrong: B's
-    # elderly listed household is the unreachable one, so only A's two count)
+    # the elderly: two listed households (district A), one in need
     eld = estimate_need(visits, attributes=["elderly"], min_audit_visits=1,
                         min_listed_visits=1, max_width=1.0)
     assert _by(eld, "need_precision", "elderly", "1").value == pytest.approx(1 / 2)
