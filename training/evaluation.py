@@ -110,3 +110,61 @@ def attach_truth_outcomes(
     keep = ["household_key", "period", TRUTH_ONSET_COLUMN, TRUTH_HARDSHIP_COLUMN]
     return out.merge(truth[keep], on=["household_key", "period"], how="left").drop(
         columns="period")
+
+
+TRUTH_NEED_COLUMN = "_truth_need"
+TRUTH_ELDERLY_ALONE_COLUMN = "_truth_elderly_living_alone"
+HOUSEHOLDS_FILE = "households.parquet"
+
+
+def attach_truth_need(
+    frame: pd.DataFrame, truth_dir: Path, secret: bytes, horizon: int = 6
+) -> pd.DataFrame:
+    """`frame` (household_key, as_of_date, ...) with the simulator's unmet need, aligned like
+    `attach_truth` (g = the last month completed by the as-of date):
+
+    - `_truth_need` (Int8): 1 if the household is in a true hardship spell at the end of g or
+      has an onset in g+1..g+horizon, AND is not on any assistance roll at the end of g (the
+      truth's `on_assistance`, the simulator's own assistance state; a household with an
+      approved application that has not started yet counts as not assisted); 0 otherwise;
+      NA when the window runs past the simulated months or the household has no truth row;
+    - `_truth_elderly_living_alone` (Int8), when the truth's households file has
+      `household_type`: 1 for the simulator's `elderly_alone` type (fixed at the start of the
+      simulation). Evaluation only, under a reserved name so it can never become a model
+      feature; the feature store's own `elderly_living_alone` (registry-derived, as of the
+      date) is the audit attribute where the frame carries it.
+
+    Benchmarks and truth metrics only (never features, never training labels of a served
+    model). Reproduces the issue-12 count: seed-42 demo city, g = 2025-06 -> 1,380 in need.
+    """
+    path = _truth_path(truth_dir)
+    truth = duckdb.sql(
+        f"""
+        SELECT household_id, CAST(month AS DATE) AS t, in_hardship AS h, on_assistance AS a,
+          sum(CAST(onset AS INTEGER)) OVER w AS n_onset, count(*) OVER w AS n_months
+        FROM read_parquet('{path}')
+        WINDOW w AS (PARTITION BY household_id ORDER BY month
+                     ROWS BETWEEN 1 FOLLOWING AND {int(horizon)} FOLLOWING)
+        """
+    ).df()
+    truth["household_key"] = pseudonymize(secret, "household", truth["household_id"].astype(str))
+    truth["period"] = pd.to_datetime(truth["t"]).dt.to_period("M")
+    need = ((truth["h"].astype(bool) | (truth["n_onset"] > 0)) & ~truth["a"].astype(bool))
+    truth[TRUTH_NEED_COLUMN] = need.astype("Int8").where(truth["n_months"] == horizon, pd.NA)
+    keep = ["household_key", "period", TRUTH_NEED_COLUMN]
+    out = frame.copy()
+    as_of = pd.to_datetime(out["as_of_date"])
+    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
+    out = out.merge(truth[keep], on=["household_key", "period"], how="left").drop(
+        columns="period")
+    households = path.parent / HOUSEHOLDS_FILE
+    if households.exists():
+        types = pd.read_parquet(households)
+        if "household_type" in types.columns:
+            types["household_key"] = pseudonymize(secret, "household",
+                                                  types["household_id"].astype(str))
+            types[TRUTH_ELDERLY_ALONE_COLUMN] = (
+                types["household_type"] == "elderly_alone").astype("Int8")
+            out = out.merge(types[["household_key", TRUTH_ELDERLY_ALONE_COLUMN]],
+                            on="household_key", how="left")
+    return out
