@@ -149,7 +149,8 @@ def test_serving_monitoring_and_training_agree_on_one_bundle(model, tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'sn.db'}")
     migrate_engine(engine)
     frame = pd.DataFrame(X, columns=features).assign(household_key=keys, district="d1")
-    monitor_run(engine, bundle, frame, date(2026, 1, 31), POLICY.replace(tiers=policy.tiers.thresholds()),
+    policy_of_run = POLICY.replace(tiers=policy.tiers.thresholds())
+    monitor_run(engine, bundle, frame, date(2026, 1, 31), policy_of_run,
                 reports_dir=tmp_path / "reports", reasons_k=5)
     with engine.connect() as conn:
         hist = pd.read_sql(sa.text("SELECT * FROM score_history"), conn).set_index(
