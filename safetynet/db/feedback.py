@@ -251,3 +251,19 @@ def load_outcomes(engine: Engine, since: date | None = None) -> pd.DataFrame:
         df = pd.DataFrame(columns=[c.name for c in visit_outcomes.columns])
     df["visit_date"] = pd.to_datetime(df["visit_date"])
     return df
+
+
+def outcomes_of(engine: Engine, key: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The household's recorded visits, newest first, at most `limit`; without the free text
+    (it may name people): submission_id, visit_date, outcome, hardship_type,
+    caseworker_key_id, recorded_at, disagrees_with_score."""
+    cols = [visit_outcomes.c[c] for c in (
+        "submission_id", "visit_date", "outcome", "hardship_type", "caseworker_key_id",
+        "recorded_at", "disagrees_with_score")]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(*cols).where(visit_outcomes.c.household_key == key)
+            .order_by(visit_outcomes.c.visit_date.desc(), visit_outcomes.c.id.desc())
+            .limit(limit)
+        ).mappings().all()
+    return [dict(r) for r in rows]
