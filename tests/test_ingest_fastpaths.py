@@ -17,10 +17,12 @@ import pytest
 from ingest_fixture import DELIVERY_DATE, person_id, valid_tables, write_delivery
 from test_ingest_pipeline import settings  # noqa: F401 (fixture)
 
-import safetynet.features.ingest as ingest_module
+import safetynet.features.ingest_contract as contract_step
 from safetynet import ids
 from safetynet.contracts import TABLES, Column, table
-from safetynet.features.ingest import _trim, ingest, ingest_schema, pandera_sql, typed_value
+from safetynet.features.ingest import ingest
+from safetynet.features.ingest_contract import ingest_schema, pandera_sql
+from safetynet.features.ingest_typed import _trim, typed_value
 from safetynet.pseudonym import pseudonym, pseudonymize
 
 NATIVE = {  # (contract kind, DuckDB type) -> SQL values, including the awkward ones
@@ -124,7 +126,7 @@ def test_untranslatable_check_falls_back_to_pandera_on_every_row(settings, tmp_p
         assert t.name != "claims" or pandera_sql(schema) is None
         return schema
 
-    monkeypatch.setattr(ingest_module, "ingest_schema", opaque)
+    monkeypatch.setattr(contract_step, "ingest_schema", opaque)
     slow = ingest(write_delivery(tmp_path / "b", tables, delivery_date="2024-12-30"), settings)
     cols = ["file", "line", "reason", "column", "detail"]
     a = pd.read_parquet(fast.path / "rejects.parquet")[cols]
