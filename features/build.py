@@ -14,9 +14,11 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
+from safetynet.config import get_settings
 from safetynet.contracts import TABLES
 
 from .compile import AS_OF, feature_sql, used_tables
+from .definitions import FEATURES_BY_NAME
 from .store import OfflineStore, stored_columns, stored_key
 
 
@@ -58,8 +60,6 @@ def build_features(as_of: Sequence[date], store_dir: Path | None = None, *,
 def normalize_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Stable pandas dtypes whatever the data: counts and flags int64, features that may be
     missing float64 (NaN), dates datetime64 (NaT), strings object."""
-    from .definitions import FEATURES_BY_NAME
-
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"])
     for col in frame.columns:
         f = FEATURES_BY_NAME.get(col)
@@ -124,8 +124,6 @@ def bucket_count(con: duckdb.DuckDBPyConnection, per_bucket: int | None = None) 
     """Hash buckets for a build: one per `per_bucket` households in the store (default:
     the `features_bucket_households` setting)."""
     if per_bucket is None:
-        from safetynet.config import get_settings
-
         per_bucket = get_settings().features_bucket_households
     households = con.execute("SELECT COUNT(DISTINCT household_key) FROM households"
                              ).fetchall()[0][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from safetynet.features.definitions import DIMENSIONS, FEATURES, Agg, Derived, Feature
+from safetynet.features.indicators import catalogue
 
 FEAST_NOTE = """\
 ## Why not Feast
@@ -82,8 +83,6 @@ def _spec(f: Feature) -> str:
 
 def render_markdown(feast_result: str) -> str:
     """The catalogue as Markdown; `feast_result` is the recorded outcome of the Feast check."""
-    from safetynet.features.indicators import catalogue
-
     lines = [
         "# Household features and early-warning indicators",
         "",

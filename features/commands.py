@@ -1,11 +1,21 @@
-"""CLI commands of the feature-store area. Heavy imports stay inside the functions."""
+"""CLI commands of the feature-store area.
+
+Ingest, the store, the build and the indicators (duckdb, pandas, pandera: seconds) are
+imported inside the commands, so that `safetynet --help` stays fast (docs/architecture.md,
+"Start-up time").
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import typer
+
+from safetynet.config import get_settings, load_policy
+
+from .report import render
 
 # --- ingest -------------------------------------------------------------------------------
 
@@ -22,11 +32,8 @@ def ingest(
     quiet: bool = typer.Option(False, "--quiet", help="Do not print progress."),
 ) -> None:
     """Validate, link and pseudonymize one departmental delivery into the offline store."""
-    from safetynet.config import get_settings
-
     from .ingest import ingest as run
     from .reading import DeliveryError
-    from .report import render
 
     if format not in ("auto", "csv", "parquet"):
         raise typer.BadParameter("--format must be auto, csv or parquet")
@@ -90,8 +97,6 @@ def features_build(
 ) -> None:
     """Build one row per household and as-of date from the offline store (one set-based query
     per bucket of households; see docs/features.md, "Building at scale")."""
-    import time
-
     dates = _dates_or_exit(as_of)
     store = _store_or_exit()
     con = store.connect(threads=threads or None, memory_limit=memory_limit or None)
@@ -144,8 +149,6 @@ def indicators(
     sample: int = typer.Option(10, help="How many raised indicators to print."),
 ) -> None:
     """List the policy's early-warning indicators raised at the as-of date(s)."""
-    from safetynet.config import load_policy
-
     from .indicators import compute_indicators, summarize
 
     dates = _dates_or_exit(as_of)

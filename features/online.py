@@ -19,8 +19,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import pandas as pd
 
+from safetynet.config import get_settings
 from safetynet.features.definitions import FEATURES_BY_NAME, output_columns
 
 
@@ -37,8 +39,6 @@ def to_documents(source: pd.DataFrame | Path | str) -> list[tuple[str, str]]:
     DuckDB writes the JSON: vectorised, and doubles keep their shortest round-trip form, so
     a value read back is bit-identical to the offline one.
     """
-    import duckdb
-
     con = duckdb.connect()
     if isinstance(source, pd.DataFrame):
         con.register("src", source)
@@ -127,7 +127,7 @@ class RedisOnlineStore:
     """
 
     def __init__(self, url: str, prefix: str = "safetynet:features"):
-        import redis
+        import redis  # only with the Redis backend: its import alone takes over a second
 
         self.client = redis.Redis.from_url(url)
         self.prefix = prefix
@@ -185,8 +185,6 @@ def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
 
 def open_online_store(settings: Any = None) -> SQLiteOnlineStore | RedisOnlineStore:
     """The configured online store: Redis when `online_store == "redis"`, else SQLite."""
-    from safetynet.config import get_settings
-
     settings = settings or get_settings()
     if settings.online_store == "redis":
         return RedisOnlineStore(settings.redis_url)

@@ -11,6 +11,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from safetynet.config import Settings, load_policy
 from safetynet.policy import PolicyError
 
 # Before any OpenMP library loads (LightGBM, scikit-learn): OpenMP threads that busy-wait for
@@ -50,7 +51,7 @@ def contracts(
     out: Path = typer.Option(Path("docs/contracts.md"), help="Where to write the contract."),
 ) -> None:
     """Write the department data contracts as a readable Markdown document."""
-    from safetynet.contracts import render_markdown
+    from safetynet.contracts import render_markdown  # pandera: seconds, not for --help
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_markdown() + "\n", encoding="utf-8")
@@ -61,8 +62,6 @@ def contracts(
 def show_config() -> None:
     """Print the effective runtime settings (secrets redacted) and the validated policy;
     exit 2 if the policy file does not validate."""
-    from safetynet.config import Settings, load_policy
-
     settings = Settings()
     for name, value in settings.model_dump().items():
         shown = "***" if name.endswith("secret") and value else value
@@ -86,7 +85,8 @@ def _policy_lines(policy: dict[str, Any]) -> list[str]:
     return lines
 
 
-# --- commands of each area (each module imports its heavy dependencies inside the command) ---
+# --- commands of each area (each module imports its heavy dependencies inside the command, ---
+# --- so that `safetynet --help` stays fast: docs/architecture.md, "Start-up time") ----------
 # Register one line per module here, e.g.:
 #   from safetynet.simulator.commands import simulate; app.command()(simulate)
 from safetynet.simulator.commands import simulate, simulate_visits  # noqa: E402

@@ -9,14 +9,19 @@ also a walkthrough: each step prints the command it runs.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import date
 
 from safetynet.config import get_settings
+from safetynet.db.engine import get_engine
+from safetynet.monitoring.worklists import load_worklist
 
 HOUSEHOLDS = int(os.environ.get("SAFETYNET_DEMO_HOUSEHOLDS", "20000"))
 MONTHS = 36
@@ -78,8 +83,6 @@ class Demo:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -87,9 +90,6 @@ def free_port() -> int:
 
 def sample_requests(demo: Demo, household: str) -> None:
     """Start the real service, create keys, score one household over HTTP in both languages."""
-    import json
-    import urllib.request
-
     platform_key = demo.run("Create an API key for the monitoring platform", "keys", "create",
                             "--role", "platform", "--name", "demo-platform",
                             capture=True).strip()
@@ -178,9 +178,6 @@ def main() -> None:
              latest.isoformat(), "--features", str(features))
     demo.run("Report: realized precision, exclusion error, time to visit, disagreement",
              "report")
-    from safetynet.db.engine import get_engine
-    from safetynet.monitoring.worklists import load_worklist
-
     top = load_worklist(get_engine(), latest).iloc[0]  # the highest-priority household now
     demo.district = str(top["district"])
     sample_requests(demo, str(top["household_key"]))

@@ -1,10 +1,19 @@
-"""`safetynet simulate`: thin CLI over `safetynet.simulator.simulate`."""
+"""`safetynet simulate` and `simulate-visits`: thin CLI over `safetynet.simulator`.
+
+The engine, the database and the worklists (numpy, pandas, pyarrow, SQLAlchemy: seconds) are
+imported inside the commands, so that `safetynet --help` stays fast (docs/architecture.md,
+"Start-up time").
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import typer
+
+from safetynet.config import get_settings
+from safetynet.simulator.config import SimulationConfig
 
 
 def simulate(
@@ -27,9 +36,7 @@ def simulate(
 ) -> None:
     """Simulate a synthetic city: six departments' messy extracts, plus the truth (evaluation
     only) in OUT/truth/ and a manifest."""
-    from safetynet.config import get_settings
-    from safetynet.simulator import SimulationConfig
-    from safetynet.simulator import simulate as run
+    from safetynet.simulator.engine import simulate as run
 
     try:
         cfg = SimulationConfig.from_toml(
@@ -61,9 +68,6 @@ def simulate_visits(
 ) -> None:
     """Simulated data only: let the truth answer every visit on the worklist (stands in for
     caseworkers in the demo)."""
-    import datetime as dt
-
-    from safetynet.config import get_settings
     from safetynet.db.engine import get_engine
     from safetynet.db.migrate import migrate_engine
     from safetynet.monitoring.worklists import load_worklist

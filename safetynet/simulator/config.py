@@ -7,6 +7,7 @@ and a test keeps the two in sync. Rates are per month unless the description say
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -271,6 +272,4 @@ def update_doc(path: Path) -> None:
 
 
 if __name__ == "__main__":  # python -m safetynet.simulator.config docs/simulator.md
-    import sys
-
     update_doc(Path(sys.argv[1]))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from safetynet.contracts import SCHEMA_VERSION, TABLES
 from safetynet.simulator import truth
@@ -63,8 +64,6 @@ def simulate(config: SimulationConfig, out: Path, fmt: str = "csv", overwrite: b
 
 
 def _run(cfg: SimulationConfig, root: Path, fmt: str, progress: bool) -> dict[str, Any]:
-    from tqdm import tqdm
-
     seeds = np.random.SeedSequence(cfg.seed).spawn(4)
     rng_pop, rng_dyn, rng_obs, rng_names = (np.random.default_rng(s) for s in seeds)
     clock = Clock(cfg)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from safetynet.ids import check_chars
 from safetynet.simulator.config import SimulationConfig
 
 SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -228,8 +229,6 @@ def build_population(cfg: SimulationConfig, rng: np.random.Generator,
 
 def resident_ids(pop: Population, cfg: SimulationConfig) -> np.ndarray:
     """Valid 18-character IDs as a numpy 'S18' array (unique sequence per region and birth date)."""
-    from safetynet.ids import check_chars
-
     region = np.array([d.region_code for d in cfg.districts])[pop.district[pop.hh]]
     region_idx = pop.district[pop.hh].astype(np.int64)
     key = (region_idx * 100_000 + pop.birth_day.astype(np.int64)) * 2 + pop.male
