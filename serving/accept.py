@@ -1,26 +1,15 @@
 """Spread connections evenly over BentoML's worker processes.
 
 BentoML's workers share one listening socket, and asyncio's accept handler takes every
-pending connection in one go (up to the listen backlog, 2,048). A client that opens its pool
-in a burst therefore lands whole on whichever worker woke first: wrk's two threads of 8
-connections each went whole to one worker (`ss -tnp`): 16/0 in 11 of 24 runs.
-Keep-alive pins the connections for good, so one worker queued all 16 requests while the
-other idled: in one run (load ~12) 151-159 req/s and p99 176-242 ms in 16/0 rounds against
-199-354 req/s and p99 77-159 ms in balanced ones.
+pending connection in one go, so a client's burst of keep-alive connections can land whole on
+one worker. `limit_accepts` makes a worker take one connection per loop turn (nginx's
+`multi_accept off`), so the other worker, woken by the same readiness, takes the next.
+While connections churn (`CHURN_PER_SECOND` or more closed in the current or the previous
+second) a worker takes all that wait, as asyncio does: short-lived connections need no
+balancing. The listen backlog itself is never changed.
 
-With one accept per loop turn, a worker takes one connection and goes back to its loop, and
-the other worker, woken by the same readiness, takes the next: 8/8 to 11/5 in 21 runs
-(two per turn: 16/0, 13/3 and 12/4 came back; a share of the accept queue's length,
-read with TCP_INFO, balanced worse still). This is nginx's default (`multi_accept off`).
-
-One per turn costs callers that open a connection per request: each turn then admits one
-request, so fewer share a scoring batch (c16 with `Connection: close`: 172 against 296 req/s
-greedy, same run). Short-lived connections need no balancing (they are gone in
-milliseconds), so while connections churn (`CHURN_PER_SECOND` or more closed in the current
-or the previous second) a worker takes all that wait, as asyncio does: 306 req/s there, and
-keep-alive bursts still split 7/9 to 9/7. The listen backlog itself is never changed.
-SO_REUSEPORT per worker would balance by hash instead, but BentoML binds the single shared
-socket itself.
+Why, with the measured splits and throughput, and what was tried instead: docs/api.md,
+"Where the c16 tail came from".
 """
 
 from __future__ import annotations

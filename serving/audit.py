@@ -82,12 +82,10 @@ class AuditLog:
     def write_many_inline(self, entries: list[dict[str, Any]]) -> None:
         """Write rows in one transaction in the calling thread (no thread hand-over).
 
-        For SQLite, whose commit in WAL mode with synchronous=NORMAL (see db.py) costs tens
-        of microseconds: handing the row to the writer thread and waking the caller again
-        cost more (measured ~4 ms per request at load 10 on 2 cores). The row goes through
-        one held DB-API connection and a fixed INSERT, with SQLAlchemy's own bind
-        processors so it is stored exactly as a Core insert would store it; the Core path
-        cost ~0.2 ms a row, 13% of a /score request's CPU at 16 connections (py-spy).
+        For SQLite (WAL, synchronous=NORMAL: `safetynet.db.engine`), where handing the row to
+        the writer thread costs more than the commit. The row goes through one held DB-API
+        connection and a fixed INSERT, with SQLAlchemy's own bind processors, so it is stored
+        exactly as a Core insert would store it. Figures: docs/api.md, "What was done".
         """
         if not self.inline:  # another database: the portable Core insert
             with self._inline_lock, self.engine.begin() as conn:

@@ -112,9 +112,8 @@ class SafetyNet:
         if settings.serve_workers > 1:
             with contextlib.suppress(RuntimeError):  # no running loop (tests): nothing to do
                 limit_accepts(asyncio.get_running_loop(), settings.serve_accepts_per_turn)
-        # Move everything loaded so far (BentoML, MLflow, pandas, the model: ~370,000 objects)
-        # out of the collector's reach. Otherwise every full collection walks them all, a
-        # 100-250 ms pause measured here, which was most of the p99 at concurrency 1 and 16.
+        # Move everything loaded so far (BentoML, MLflow, pandas, the model) out of the
+        # collector's reach, so full collections do not walk it (docs/api.md, "What was done").
         gc.collect()
         gc.freeze()
 
@@ -302,10 +301,10 @@ def _score_json(scorer: Scorer, bundle: Any, batch: Batch, lang: str) -> bytes:
 def _dump(model: type, data: dict[str, Any], validate: bool = True) -> bytes:
     """Serialise a response body built by the scorer.
 
-    `validate=False` (/score) skips the per-row pydantic re-validation, which cost ~620 ms
-    for 1,000 households against ~35 ms for pydantic-core's Rust JSON encoder on the same
-    plain dicts, and ~6% of a one-household request's CPU. The output is identical (a test
-    checks /score bodies against ScoreResponse); /explain (one row) still validates.
+    `validate=False` (/score) skips the per-row pydantic re-validation and encodes the plain
+    dicts with pydantic-core's JSON encoder (cost: docs/api.md, "What was done"). The output
+    is identical (a test checks /score bodies against ScoreResponse); /explain (one row)
+    still validates.
     """
     if validate:
         return model.model_validate(data).model_dump_json().encode()

@@ -16,11 +16,11 @@ class WalCheckpointer:
 
     SQLite's automatic checkpoint runs inside whichever commit crosses 1,000 WAL pages, and
     its fsync stalls that commit: on the scoring service that was the event loop, so every
-    request in flight waited (c1 p99 10.8 -> 3.6 ms and c16 p99 63 -> 31 ms with it off,
-    `benchmarks/bench_serving.py`). `start()` turns the automatic checkpoint off for the
-    engine's connections and checkpoints here instead: PASSIVE (never blocks a writer) every
-    `interval` seconds, and TRUNCATE once the log passes `truncate_bytes`, because under
-    unbroken writes a passive checkpoint never catches up and the log would only grow.
+    request in flight waited (figures: docs/api.md, Performance). `start()` turns the
+    automatic checkpoint off for the engine's connections and checkpoints here instead:
+    PASSIVE (never blocks a writer) every `interval` seconds, and TRUNCATE once the log
+    passes `truncate_bytes`, because under unbroken writes a passive checkpoint never
+    catches up and the log would only grow.
     """
 
     def __init__(self, engine: Engine, interval: float = 0.5,
