@@ -199,6 +199,20 @@ class SafetyNet:
             log.error("audit log write failed: %s", type(exc).__name__)
             raise ApiError(503, "the audit log is unavailable; request not served") from None
 
+    async def _answered(self, endpoint: str, body: bytes, ids: list[str], who: Principal,
+                        bundle: Any) -> Response:
+        """The JSON response, after its audit row is written (answered means logged)."""
+        await self._audit(endpoint, ids, who, bundle, 200)
+        return Response(body, media_type="application/json")
+
+    async def _refused(self, ctx: bentoml.Context, err: ApiError, endpoint: str,
+                       ids: list[str], who: Principal | None, bundle: Any) -> Response:
+        """The error response; a 403 or 404 to a known caller is audited too."""
+        if who is not None and err.status in (403, 404):
+            await self._audit(endpoint, ids, who, bundle, err.status)
+        ctx.response.status_code = err.status  # BentoML copies it onto the response
+        return err.response()
+
     async def _run(self, n: int, fn: Any, *args: Any) -> Any:
         if n <= INLINE_ROWS:
             return fn(*args)
@@ -235,13 +249,9 @@ class SafetyNet:
             else:
                 body = await anyio.to_thread.run_sync(_score_json, self.scorer, bundle, batch,
                                                       lang)
-            await self._audit("/score", ids, who, bundle, 200)
-            return Response(body, media_type="application/json")  # type: ignore[return-value]
+            return await self._answered("/score", body, ids, who, bundle)  # type: ignore[return-value]
         except ApiError as err:
-            if who is not None and err.status in (403, 404):
-                await self._audit("/score", ids, who, bundle, err.status)
-            ctx.response.status_code = err.status  # BentoML copies it onto the response
-            return err.response()  # type: ignore[return-value]
+            return await self._refused(ctx, err, "/score", ids, who, bundle)  # type: ignore[return-value]
 
     @bentoml.api(route="/explain", input_spec=ExplainRequest, output_spec=ExplainResponse)
     async def explain(
@@ -265,13 +275,9 @@ class SafetyNet:
                 ids = batch.ids
             out = self.scorer.explain(bundle, batch)
             body = _dump(ExplainResponse, out)
-            await self._audit("/explain", ids, who, bundle, 200)
-            return Response(body, media_type="application/json")  # type: ignore[return-value]
+            return await self._answered("/explain", body, ids, who, bundle)  # type: ignore[return-value]
         except ApiError as err:
-            if who is not None and err.status in (403, 404):
-                await self._audit("/explain", ids, who, bundle, err.status)
-            ctx.response.status_code = err.status  # BentoML copies it onto the response
-            return err.response()  # type: ignore[return-value]
+            return await self._refused(ctx, err, "/explain", ids, who, bundle)  # type: ignore[return-value]
 
     @bentoml.api(route="/reload", output_spec=ReloadResponse)
     async def reload(self, ctx: bentoml.Context = None) -> ReloadResponse:  # type: ignore[assignment]

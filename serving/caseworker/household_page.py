@@ -45,13 +45,11 @@ class HouseholdPage:
         self.page = page
 
     def routes(self) -> list[Route]:
-        return [Route("/household/{key}", self.show, name="household"),
-                Route("/household/{key}/outcome", self.record, methods=["POST"], name="record")]
+        return [Route("/household/{key}", self.page.login_required(self.show), name="household"),
+                Route("/household/{key}/outcome", self.page.login_required(self.record),
+                      methods=["POST"], name="record")]
 
-    async def show(self, request: Request) -> Response:
-        auth = await self.page.signed_in(request)
-        if auth is None:
-            return self.page.to_login(request)
+    async def show(self, request: Request, auth: Auth) -> Response:
         session, who = auth
         key = request.path_params["key"]
         saved = request.query_params.get("saved")
@@ -63,10 +61,7 @@ class HouseholdPage:
         ctx.update(saved=saved if saved in ("new", "dup") else None)
         return self.page.render(request, "household.html", ctx, session=session, who=who)
 
-    async def record(self, request: Request) -> Response:
-        auth = await self.page.signed_in(request)
-        if auth is None:
-            return self.page.to_login(request)
+    async def record(self, request: Request, auth: Auth) -> Response:
         session, who = auth
         b = self.page.backend()
         key = request.path_params["key"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -138,6 +138,18 @@ class Page:
         if who is None or who.role not in ROLES:
             return None
         return session, who
+
+    def login_required(self, handler: Callable[[Request, Auth], Awaitable[Response]]
+                       ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint that sends a request without a valid session to the login page and
+        calls `handler(request, (session, principal))` otherwise."""
+        async def endpoint(request: Request) -> Response:
+            auth = await self.signed_in(request)
+            if auth is None:
+                return self.to_login(request)
+            return await handler(request, auth)
+
+        return endpoint
 
     async def audit(self, b: Backend, endpoint: str, keys: list[str], who: Principal,
                     status: int) -> None:

@@ -15,7 +15,7 @@ from safetynet.db.identity import identities
 from safetynet.db.score_history import latest_run_id, stored_reasons
 from safetynet.features.indicators import INDICATORS_BY_ID
 from safetynet.serving.caseworker import data
-from safetynet.serving.caseworker.page import Backend, Page, PageError, districts_of
+from safetynet.serving.caseworker.page import Auth, Backend, Page, PageError, districts_of
 from safetynet.serving.keys import Principal
 
 WORKLIST_REASONS = 3
@@ -37,12 +37,9 @@ class WorklistPage:
         self.page = page
 
     def routes(self) -> list[Route]:
-        return [Route("/", self.show, name="worklist")]
+        return [Route("/", self.page.login_required(self.show), name="worklist")]
 
-    async def show(self, request: Request) -> Response:
-        auth = await self.page.signed_in(request)
-        if auth is None:
-            return self.page.to_login(request)
+    async def show(self, request: Request, auth: Auth) -> Response:
         session, who = auth
         b = self.page.backend()
         try:
