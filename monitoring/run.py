@@ -136,9 +136,8 @@ def monitor_run(
     t["worklists"] = time.perf_counter()
     reasons = _reasons(bundle, s, s.flagged | np.isin(s.keys, worklist["household_key"]), reasons_k)
     t["reasons"] = time.perf_counter()
-    if reference is None and reports_dir is not None:  # the version's kept reference, if any
-        ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
-        reference = drift_mod.DriftReference.load(ref_file) if ref_file.exists() else None
+    if reference is None:
+        reference = _kept_reference(bundle, reports_dir)
     fitted_here = reference is None
     reference, psis, drift_summary = _drift(bundle, s, reference, as_of, policy, precision_drop)
     t["drift"] = time.perf_counter()
@@ -267,6 +266,14 @@ def _reasons(bundle: Bundle, s: _Scored, which: np.ndarray, k: int) -> pd.DataFr
     if parts:
         return pd.concat(parts, ignore_index=True)
     return top_reasons(s.keys[:0], s.X[:0], np.empty((0, len(s.names) + 1)), s.names, k=k)
+
+
+def _kept_reference(bundle: Bundle, reports_dir: Path | None) -> drift_mod.DriftReference | None:
+    """The drift reference kept for this model version under `reports_dir`, if any."""
+    if reports_dir is None:
+        return None
+    ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
+    return drift_mod.DriftReference.load(ref_file) if ref_file.exists() else None
 
 
 def _drift(
