@@ -83,7 +83,7 @@ def monitor(
         reference=reference,
         reports_dir=settings.reports_dir,
         seed=seed,
-        precision_drop=build_report(engine)["precision_drop"],
+        precision_drop=build_report(engine, policy.outreach)["precision_drop"],
     )
     d = summary.drift
     psi_score = "n/a" if d["psi_score"] is None else f"{d['psi_score']:.3f}"
@@ -206,11 +206,11 @@ def feedback_import(
 
 
 def report() -> None:
-    """Realized precision, exclusion error, time to visit and disagreement, from outcomes."""
-    from safetynet.config import get_settings
+    """Need estimates (precision, exclusion, recall per group), time to visit, disagreement."""
+    from safetynet.config import get_settings, load_policy
     from safetynet.monitoring.report import build_report, render_markdown, write_report
 
-    r = build_report(_engine())
+    r = build_report(_engine(), load_policy().outreach)
     md, js = write_report(r, get_settings().reports_dir)
     typer.echo(render_markdown(r))
     typer.echo(f"wrote {md} and {js}")

@@ -17,9 +17,10 @@ Estimates (each a `NeedEstimate`, with a 95% interval or an explicit status):
 Weights are Horvitz-Thompson, 1 / selection_prob, times a nonresponse adjustment within each
 (as_of, district, listed/audit) cell (selected / reached), so unreachable households are
 assumed to resemble the reached ones of their cell. Months are pooled backwards from the
-latest until a group has `min_audit_visits` audit visits; below that, or with an interval wider
-than `max_width`, the status is "not_enough_audit_visits" (for precision
-"not_enough_listed_visits") and no value is given. Method and its justification:
+latest until a group has `min_audit_visits` audit visits and its unlisted and recall
+intervals are at most `max_width` wide (at most `max_months`); below that, or with an
+interval still wider than `max_width`, the status is "not_enough_audit_visits" (for
+precision "not_enough_listed_visits") and no value is given. Method and its justification:
 docs/monitoring-estimates.md.
 """
 
@@ -194,7 +195,8 @@ def estimate_need(
     visits: see the module docstring; pools: optional (as_of, <stratum>, n_unlisted) rows.
     For each estimate (overall, then each group of each attribute) the months ending at
     `as_of` (default: the latest visit month) are pooled newest first until the group has
-    `min_audit_visits` reached audit visits (at most `max_months`); precision needs
+    `min_audit_visits` reached audit visits and its unlisted and recall intervals are narrow
+    enough (at most `max_months`); precision needs
     `min_listed_visits` reached listed visits. Returns three `NeedEstimate`s per group, in
     QUANTITIES order. `method`: a statsmodels `proportion_confint` method ("wilson", "beta").
     Raises ValueError on missing columns or selection probabilities outside (0, 1].
@@ -216,17 +218,24 @@ def estimate_need(
     reached_audit = frame["audit"].astype(bool) & frame["need"].notna()
     out: list[NeedEstimate] = []
     for attr, group, in_group in domains:
-        months: list = []
+        found: list[NeedEstimate] = []
         for k in range(1, max_months + 1):
             months = _months_back(all_months, end, k)
             in_months = frame["as_of"].isin(months)
-            if (reached_audit & in_group & in_months).sum() >= min_audit_visits:
+            enough = (reached_audit & in_group & in_months).sum() >= min_audit_visits
+            last = k == max_months or len(months) < k  # no further month to pool
+            if not enough and not last:
+                continue
+            sub = frame["as_of"].isin(months)
+            labels = tuple(pd.Timestamp(m).date().isoformat() for m in months)
+            found = _estimates_for(frame[sub], in_group[sub], attr, group, labels,
+                                   _uncovered(frame[sub], pools, stratum, months), stratum,
+                                   **limits)
+            # enough audit visits but the unlisted or recall interval still too wide: pool
+            # one more month (precision follows the same months)
+            if last or all(e.status == OK for e in found if e.quantity != "need_precision"):
                 break
-        sub = frame["as_of"].isin(months)
-        labels = tuple(pd.Timestamp(m).date().isoformat() for m in months)
-        out += _estimates_for(frame[sub], in_group[sub], attr, group, labels,
-                              _uncovered(frame[sub], pools, stratum, months), stratum,
-                              **limits)
+        out += found
     return out
 
 

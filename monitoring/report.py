@@ -1,12 +1,14 @@
-"""`safetynet report`: how the closed loop is doing, measured from visit outcomes.
+"""`safetynet report`: how the closed loop is doing, measured from visit outcomes (no truth).
 
-- realized precision: among visits of listed (non-audit) households that reached a conclusion
-  (hardship confirmed / not in hardship), the share confirmed; Wilson 95% interval;
-- exclusion error: the audit slice is a uniform sample of the households below the list's cut,
-  so its (sampling-weighted) hardship rate times the unlisted pool estimates the households in
-  need the list missed; recall = listed positives ÷ (listed positives + missed). The interval
-  comes from the Wilson interval of the audit rate (Kish effective sample size for the weights)
-  with the precision held at its point estimate — an approximation stated in the report;
+- need estimates (monitoring/estimates.py, method in docs/monitoring-estimates.md): from the
+  listed visits and the random audit slice, each weighted by its stored selection probability,
+  the need precision of the list, the households in need the list left out (exclusion), and
+  need recall, overall and per group (district and the audit attributes stored on each item),
+  with 95% intervals, months pooled where one is too few; an estimate without enough visits,
+  or with an interval wider than [outreach] max_interval_width, shows its status instead
+  ("not enough audit visits"), never a number;
+- raw realized precision per run (share confirmed among conclusive listed visits; the drift
+  check compares the latest run with earlier ones);
 - time from alert to visit (median, 90th percentile, in days) and from listing to visit;
 - caseworker disagreement rate (share of reached visits where the caseworker disagreed), by code.
 """
@@ -14,7 +16,6 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,36 +24,50 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from statsmodels.stats.proportion import proportion_confint
 
-from safetynet.db.tables import alerts, score_runs, visit_outcomes, worklist_items
+from safetynet.db.tables import alerts, score_runs, visit_outcomes, worklist_items, worklist_pools
+from safetynet.monitoring.estimates import (
+    NOT_ENOUGH_AUDIT,
+    NOT_ENOUGH_LISTED,
+    OK,
+    NeedEstimate,
+    estimate_need,
+)
+from safetynet.monitoring.worklists import GROUP_ATTRIBUTES
+from safetynet.policy import OutreachPolicy
 
 CONCLUSIVE = ("hardship_confirmed", "not_in_hardship")
 REACHED = ("hardship_confirmed", "not_in_hardship", "moved")
+STATUS_TEXT = {
+    NOT_ENOUGH_AUDIT: "not enough audit visits",
+    NOT_ENOUGH_LISTED: "not enough listed visits",
+}
 
 
-def wilson(successes: float, n: float, z: float = 1.959964) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion (None when n = 0)."""
+def wilson(successes: float, n: float) -> tuple[float, float] | None:
+    """Wilson score 95% interval of a proportion (statsmodels); None when n = 0."""
     if n <= 0:
         return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    return max(0.0, float(lo)), min(1.0, float(hi))
 
 
-def _load(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _load(engine: Engine) -> dict[str, pd.DataFrame]:
     with engine.connect() as conn:
-        items = pd.read_sql(sa.select(worklist_items), conn)
-        outcomes = pd.read_sql(sa.select(visit_outcomes), conn)
-        first_alert = pd.read_sql(
-            sa.select(alerts.c.run_id, alerts.c.household_key, alerts.c.as_of_date).distinct(), conn
-        )
-        runs = pd.read_sql(
-            sa.select(score_runs.c.run_id, score_runs.c.as_of_date, score_runs.c.model_version),
-            conn,
-        )
-    return items, outcomes, first_alert, runs
+        return {
+            "items": pd.read_sql(sa.select(worklist_items), conn),
+            "pools": pd.read_sql(sa.select(worklist_pools), conn),
+            "outcomes": pd.read_sql(sa.select(visit_outcomes), conn),
+            "first_alert": pd.read_sql(
+                sa.select(alerts.c.run_id, alerts.c.household_key, alerts.c.as_of_date).distinct(),
+                conn,
+            ),
+            "runs": pd.read_sql(
+                sa.select(score_runs.c.run_id, score_runs.c.as_of_date, score_runs.c.model_version),
+                conn,
+            ),
+        }
 
 
 def _visits(items: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +75,7 @@ def _visits(items: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     linked = outcomes[outcomes["worklist_item_id"].notna()].sort_values(["visit_date", "id"])
     linked = linked.drop_duplicates("worklist_item_id", keep="last")
     v = linked.merge(
-        items[["item_id", "run_id", "as_of_date", "district", "audit", "sampling_weight"]].rename(
+        items[["item_id", "run_id", "as_of_date", "district", "audit"]].rename(
             columns={"audit": "item_audit"}
         ),
         left_on="worklist_item_id",
@@ -72,6 +87,7 @@ def _visits(items: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
 
 
 def precision_block(v: pd.DataFrame) -> dict[str, Any]:
+    """Raw realized precision: share confirmed among conclusive listed visits (Wilson 95%)."""
     listed = v[~v["item_audit"].astype(bool) & v["outcome"].isin(CONCLUSIVE)]
     n, k = len(listed), int(listed["y"].sum())
     return {
@@ -82,52 +98,76 @@ def precision_block(v: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def exclusion_block(
-    v: pd.DataFrame, items: pd.DataFrame, precision: float | None
-) -> dict[str, Any]:
-    """Sampling-weighted hardship rate of the audit slice, and the recall it implies."""
-    aud = v[v["item_audit"].astype(bool) & v["outcome"].isin(CONCLUSIVE)]
-    audit_items = items[items["audit"].astype(bool)]
-    pool = float(audit_items["sampling_weight"].fillna(1.0).sum())  # unlisted households
-    n_listed = int((~items["audit"].astype(bool)).sum())
-    out: dict[str, Any] = {
-        "audit_items": len(audit_items),
-        "audit_visits_conclusive": len(aud),
-        "unlisted_pool": pool,
-        "listed": n_listed,
-        "audit_hardship_rate": None,
-        "audit_hardship_rate_ci95": None,
-        "estimated_missed": None,
-        "recall": None,
-        "recall_ci95": None,
-        "exclusion_error": None,
-    }
-    if aud.empty:
-        return out
-    w = aud["sampling_weight"].fillna(1.0).to_numpy(float)
-    y = aud["y"].to_numpy(float)
-    rate = float((w * y).sum() / w.sum())
-    n_eff = w.sum() ** 2 / (w**2).sum()
-    ci = wilson(rate * n_eff, n_eff)
-    out.update(
-        audit_hardship_rate=rate,
-        audit_hardship_rate_ci95=ci,
-        estimated_missed=rate * pool,
+def need_visits(items: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Every worklist item of the months with at least one recorded visit, in the shape
+    `estimate_need` takes: as_of, district, listed, audit, selection_prob, need (1 hardship
+    confirmed, 0 not in hardship, NaN when nobody was reached, the household had moved, or the
+    item was not visited: nonresponse within its cell), one column per group attribute of
+    `groups_json` (text, NaN where the item lacks it). The latest outcome per item counts."""
+    linked = outcomes[outcomes["worklist_item_id"].notna()].sort_values(["visit_date", "id"])
+    last = linked.drop_duplicates("worklist_item_id", keep="last").set_index("worklist_item_id")
+    visited_runs = items.loc[items["item_id"].isin(last.index), "run_id"].unique()
+    it = items[items["run_id"].isin(visited_runs)].reset_index(drop=True)
+    outcome = it["item_id"].map(last["outcome"])
+    need = np.where(outcome == "hardship_confirmed", 1.0,
+                    np.where(outcome == "not_in_hardship", 0.0, np.nan))  # fmt: skip
+    groups = pd.DataFrame(
+        [json.loads(g or "{}") for g in it["groups_json"]], index=it.index, dtype=object
     )
-    if precision is not None:
-        tp = precision * n_listed
+    audit = it["audit"].astype(bool)
+    frame = pd.DataFrame({
+        "as_of": pd.to_datetime(it["as_of_date"]),
+        "run_id": it["run_id"],
+        "district": it["district"].astype(str),
+        "listed": ~audit,
+        "audit": audit,
+        "selection_prob": it["selection_prob"].astype(float),
+        "need": need,
+    })  # fmt: skip
+    present = [a for a in GROUP_ATTRIBUTES if a in groups]
+    return pd.concat([frame, groups[present]], axis=1)
 
-        def recall_at(r: float) -> float | None:
-            total = tp + r * pool
-            return tp / total if total > 0 else None
 
-        rec = recall_at(rate)
-        out["recall"] = rec
-        out["exclusion_error"] = None if rec is None else 1 - rec
-        if ci is not None:
-            lo, hi = recall_at(ci[1]), recall_at(ci[0])  # more missed → lower recall
-            out["recall_ci95"] = None if lo is None or hi is None else (lo, hi)
+def need_block(
+    items: pd.DataFrame, pools: pd.DataFrame, outcomes: pd.DataFrame, outreach: OutreachPolicy
+) -> dict[str, Any]:
+    """Design-based need estimates (monitoring/estimates.py) overall, per group, and per run
+    (months pooled back from each run), as JSON-ready dicts."""
+    visits = need_visits(items, outcomes)
+    attributes = ["district", *[a for a in GROUP_ATTRIBUTES if a in visits]]
+    out: dict[str, Any] = {
+        "visited_months": sorted({str(d.date()) for d in visits["as_of"]}),
+        "min_visits": outreach.min_estimate_visits,
+        "max_interval_width": outreach.max_interval_width,
+        "overall": {},
+        "groups": [],
+        "per_run": {},
+    }
+    if visits.empty:
+        return out
+    pool = pools.assign(as_of=pd.to_datetime(pools["as_of_date"]))[
+        ["as_of", "district", "n_unlisted"]
+    ]
+    limits = dict(
+        min_audit_visits=outreach.min_estimate_visits,
+        min_listed_visits=outreach.min_estimate_visits,
+        max_width=outreach.max_interval_width,
+    )
+    for e in estimate_need(visits, pool, attributes, **limits):
+        if e.attribute is None:
+            out["overall"][e.quantity] = _as_json(e)
+        else:
+            out["groups"].append(_as_json(e))
+    for run in sorted(visits["run_id"].unique()):
+        as_of = visits.loc[visits["run_id"] == run, "as_of"].iloc[0]
+        out["per_run"][run] = {
+            e.quantity: _as_json(e) for e in estimate_need(visits, pool, (), as_of, **limits)
+        }
     return out
+
+
+def _as_json(e: NeedEstimate) -> dict[str, Any]:
+    return {**e.as_dict(), "months": list(e.months)}
 
 
 def timing_block(v: pd.DataFrame, first_alert: pd.DataFrame) -> dict[str, Any]:
@@ -163,34 +203,41 @@ def disagreement_block(outcomes: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def build_report(engine: Engine) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict: overall and per run."""
-    items, outcomes, first_alert, runs = _load(engine)
+def build_report(engine: Engine, outreach: OutreachPolicy) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict: need estimates overall, per group and per run;
+    raw realized precision, time to visit and disagreement. `outreach`: when an estimate is
+    shown ([outreach] min_estimate_visits, max_interval_width)."""
+    data = _load(engine)
+    items, outcomes = data["items"], data["outcomes"]
     v = _visits(items, outcomes)
-    overall_p = precision_block(v)
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "outcomes": len(outcomes),
         "outcomes_by_kind": {str(k): int(c) for k, c in outcomes["outcome"].value_counts().items()},
-        "precision": overall_p,
-        "exclusion": exclusion_block(v, items, overall_p["precision"]),
-        "timing": timing_block(v, first_alert),
+        "need": need_block(items, data["pools"], outcomes, outreach),
+        "precision": precision_block(v),
+        "timing": timing_block(v, data["first_alert"]),
         "disagreement": disagreement_block(outcomes),
         "runs": [],
     }
-    for run in runs.sort_values("as_of_date").itertuples():  # one row per month: few
+    per_run = report["need"]["per_run"]
+    for run in data["runs"].sort_values("as_of_date").itertuples():  # one row per month: few
         rv, ri = v[v["run_id"] == run.run_id], items[items["run_id"] == run.run_id]
         p = precision_block(rv)
-        e = exclusion_block(rv, ri, p["precision"])
+        est = per_run.get(run.run_id, {})
         report["runs"].append(
             {
                 "run_id": run.run_id,
                 "model_version": run.model_version,
-                "listed": e["listed"],
+                "listed": int((~ri["audit"].astype(bool)).sum()),
+                "audit_items": int(ri["audit"].astype(bool).sum()),
                 "visits_conclusive": p["visits_conclusive"],
                 "precision": p["precision"],
-                "audit_visits_conclusive": e["audit_visits_conclusive"],
-                "recall": e["recall"],
+                "audit_visits_conclusive": int(
+                    (rv["item_audit"].astype(bool) & rv["outcome"].isin(CONCLUSIVE)).sum()
+                ),
+                "need_precision": est.get("need_precision"),
+                "need_recall": est.get("need_recall"),
             }
         )
     report["precision_drop"] = precision_drop(report["runs"])
@@ -221,24 +268,87 @@ def _fmt(x: Any, pct: bool = True) -> str:
     return f"{x:.1%}" if pct else f"{x:,.1f}" if isinstance(x, float) else f"{x:,}"
 
 
+def _estimate(e: dict[str, Any] | None, pct: bool = True) -> tuple[str, str]:
+    """(value, interval) of a NeedEstimate dict; the status in words when it has no value."""
+    if e is None:
+        return "no visits yet", ""
+    if e["status"] != OK:
+        need = "audit" if e["status"] == NOT_ENOUGH_AUDIT else "listed"
+        n = e[f"{need}_visits"]
+        return f"{STATUS_TEXT.get(e['status'], e['status'])} ({n})", ""
+    if pct:
+        return f"{e['value']:.1%}", f"[{e['low']:.1%}, {e['high']:.1%}]"
+    return f"{e['value']:,.0f}", f"[{e['low']:,.0f}, {e['high']:,.0f}]"
+
+
+def _months(e: dict[str, Any] | None) -> str:
+    if not e or not e["months"]:
+        return ""
+    m = sorted(e["months"])
+    return m[0][:7] if len(m) == 1 else f"{m[0][:7]} to {m[-1][:7]} ({len(m)})"
+
+
+def _need_lines(need: dict[str, Any]) -> list[str]:
+    o = need["overall"]
+    lines = [
+        "## Need: who of the households in need the lists reach",
+        "",
+        "Design-based estimates from listed visits and the random audit slice, each visit "
+        "weighted by its selection probability (docs/monitoring-estimates.md). Months are "
+        f"pooled until {need['min_visits']} visits; an estimate with fewer visits or a 95% "
+        f"interval wider than {need['max_interval_width']:.0%} shows the status instead "
+        "(the figure in brackets: visits available).",
+        "",
+        "| measure | estimate | 95% interval | months | visits |",
+        "|---|---|---|---|---|",
+    ]
+    rows = (
+        ("need precision of the lists", "need_precision", True, "listed"),
+        ("households in need not listed (exclusion)", "unlisted_needy", False, "audit"),
+        ("need recall: listed ÷ all in need", "need_recall", True, "audit"),
+    )
+    for label, q, pct, kind in rows:
+        e = o.get(q)
+        value, ci = _estimate(e, pct)
+        visits = f"{e[f'{kind}_visits']} {kind}" if e else ""
+        lines.append(f"| {label} | {value} | {ci} | {_months(e)} | {visits} |")
+    if not need["groups"]:
+        return [*lines, ""]
+    lines += [
+        "",
+        "### By group",
+        "",
+        "| attribute | group | need recall | 95% interval | need precision | 95% interval "
+        "| listed / audit visits | months |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    by = {(g["attribute"], g["group"], g["quantity"]): g for g in need["groups"]}
+    for attr, group in dict.fromkeys((g["attribute"], g["group"]) for g in need["groups"]):
+        r, p = by.get((attr, group, "need_recall")), by.get((attr, group, "need_precision"))
+        rv, rci = _estimate(r)
+        pv, pci = _estimate(p)
+        lines.append(
+            f"| {attr} | {group} | {rv} | {rci} | {pv} | {pci} | "
+            f"{r['listed_visits'] if r else 0} / {r['audit_visits'] if r else 0} | {_months(r)} |"
+        )
+    return [*lines, ""]
+
+
 def render_markdown(r: dict[str, Any]) -> str:
-    p, e, t, d = r["precision"], r["exclusion"], r["timing"], r["disagreement"]
+    p, t, d = r["precision"], r["timing"], r["disagreement"]
     lines = [
         f"# SafetyNet closed-loop report ({r['generated_at']})",
         "",
         f"{r['outcomes']} visit outcomes recorded: "
         + ", ".join(f"{k} {v}" for k, v in r["outcomes_by_kind"].items()),
         "",
+        *_need_lines(r["need"]),
+        "## Visits",
+        "",
         "| measure | value | 95% interval | from |",
         "|---|---|---|---|",
-        f"| realized precision of flagged lists | {_fmt(p['precision'])} | "
+        f"| realized precision of listed visits (raw share) | {_fmt(p['precision'])} | "
         f"{_fmt(p['precision_ci95'])} | {p['visits_conclusive']} conclusive listed visits |",
-        f"| hardship rate below the cut (audit slice) | {_fmt(e['audit_hardship_rate'])} | "
-        f"{_fmt(e['audit_hardship_rate_ci95'])} | {e['audit_visits_conclusive']} audit visits |",
-        f"| estimated households in need missed | {_fmt(e['estimated_missed'], False)} | | "
-        f"unlisted pool {_fmt(e['unlisted_pool'], False)} |",
-        f"| estimated recall (1 − exclusion error) | {_fmt(e['recall'])} | "
-        f"{_fmt(e['recall_ci95'])} | listed positives ÷ (listed + missed) |",
         f"| time from alert to visit, median (p90) | "
         f"{_fmt(t['alert_to_visit']['median_days'], False)} d "
         f"({_fmt(t['alert_to_visit']['p90_days'], False)} d) | | "
@@ -253,23 +363,25 @@ def render_markdown(r: dict[str, Any]) -> str:
         "",
         "## Per run",
         "",
-        "| run | model | listed | conclusive visits | precision | audit visits | recall |",
-        "|---|---|---|---|---|---|---|",
+        "Need estimates pool months back from each run.",
+        "",
+        "| run | model | listed | audit | conclusive listed visits | raw precision "
+        "| need precision | need recall |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in r["runs"]:
+        np_v, np_ci = _estimate(run["need_precision"])
+        nr_v, nr_ci = _estimate(run["need_recall"])
         lines.append(
             f"| {run['run_id']} | {run['model_version']} | {run['listed']} | "
-            f"{run['visits_conclusive']} | {_fmt(run['precision'])} | "
-            f"{run['audit_visits_conclusive']} | {_fmt(run['recall'])} |"
+            f"{run['audit_items']} | {run['visits_conclusive']} | {_fmt(run['precision'])} | "
+            f"{np_v} {np_ci} | {nr_v} {nr_ci} |"
         )
     drop = r["precision_drop"]
     lines += [
         "",
         f"Realized precision change of the latest run against earlier runs: "
         f"{'n/a (too few visits)' if drop is None else f'-{drop:.1%}'}.",
-        "",
-        "Recall's interval varies the audit hardship rate over its Wilson interval (Kish "
-        "effective sample size) with precision at its point estimate.",
     ]
     return "\n".join(lines) + "\n"
 

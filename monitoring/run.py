@@ -1,5 +1,5 @@
-"""One monitoring run: rescore the cohort, store history and reasons, raise alerts, build
-worklists, measure list stability and drift — and commit all of it in one transaction.
+"""One monitoring run: rescore the cohort, raise alerts, build worklists, store reasons, measure
+list stability and drift — and commit all of it in one transaction.
 
 Everything is computed in memory first; the database is touched only at the end, inside one
 transaction that deletes any earlier run of the same as-of date and inserts the new one. A
@@ -22,20 +22,21 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from safetynet.db.feedback import recent_visits
 from safetynet.db.score_history import previous_run, replace_run_rows
 from safetynet.db.tables import (
     alerts,
     score_history,
     score_reasons,
     score_runs,
-    visit_outcomes,
     worklist_items,
+    worklist_pools,
 )
 from safetynet.model import Bundle, tiers_of
 from safetynet.monitoring import drift as drift_mod
 from safetynet.monitoring.alerts import compute_alerts, suppressed_households
 from safetynet.monitoring.scoring import top_reasons
-from safetynet.monitoring.worklists import build_worklists
+from safetynet.monitoring.worklists import GROUP_ATTRIBUTES, build_worklists, district_pools
 from safetynet.policy import DriftPolicy, Policy
 
 log = logging.getLogger(__name__)
@@ -64,19 +65,6 @@ class RunSummary:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def _recent_outcomes(engine: Engine, as_of: date, months: int) -> pd.DataFrame:
-    since = (pd.Timestamp(as_of) - pd.DateOffset(months=months + 1)).date()
-    with engine.connect() as conn:
-        return pd.read_sql(
-            sa.select(
-                visit_outcomes.c.household_key,
-                visit_outcomes.c.visit_date,
-                visit_outcomes.c.outcome,
-            ).where(visit_outcomes.c.visit_date > since),
-            conn,
-        )
-
-
 def jaccard(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> float | None:
     """|A ∩ B| / |A ∪ B| of two key sets; None when both are empty."""
     a, b = pd.Index(pd.unique(np.asarray(a))), pd.Index(pd.unique(np.asarray(b)))
@@ -97,6 +85,18 @@ def _validate(features: pd.DataFrame, model_features: list[str]) -> None:
         raise ValueError("feature table has households without a district")
 
 
+@dataclass
+class _Scored:
+    """Step results: the cohort scored at `as_of` (arrays of one row per household)."""
+
+    keys: np.ndarray  # household_key [n] str
+    X: np.ndarray  # model features [n, f] float64
+    names: list[str]
+    scores: np.ndarray  # calibrated probability [n]
+    tier: np.ndarray  # tier name [n]
+    flagged: np.ndarray  # tier above green [n] bool
+
+
 def monitor_run(
     engine: Engine,
     bundle: Bundle,
@@ -115,108 +115,42 @@ def monitor_run(
 
     `bundle`: the champion (`safetynet.model.Bundle`). `indicators`: output of
     `compute_indicators`; `assistance`: the offline store's assistance table. Flagged = any tier
-    above green. Drift is measured against `reference`; when None, against the reference kept
-    for this model version under `reports_dir`, and failing that this run's own data becomes
-    (and is saved as) the version's reference, PSI 0. Writes drift JSON/PNG under `reports_dir`.
+    above green. Steps: score -> alerts -> worklists -> reasons (flagged households and every
+    worklist item) -> drift -> write (one transaction). Drift is measured against `reference`;
+    when None, against the reference kept for this model version under `reports_dir`, and
+    failing that this run's own data becomes (and is saved as) the version's reference, PSI 0.
+    Writes drift JSON/PNG under `reports_dir`. Raises ValueError on a bad feature table or
+    non-finite scores (nothing stored).
     """
     t = {"start": time.perf_counter()}
     started = datetime.now(UTC)
-    run_id = as_of.isoformat()
-    outreach, tiers = policy.outreach, policy.tiers.thresholds()
-    names = list(bundle.features)
-    _validate(features, names)
-
-    keys = features["household_key"].astype(str).to_numpy()
-    X = features[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    _validate(features, list(bundle.features))
     t["prepare"] = time.perf_counter()
-
-    scores = bundle.predict_proba(X)
-    if len(scores) != len(X) or not np.isfinite(scores).all():
-        raise ValueError("the model returned missing or non-finite scores; nothing stored")
-    tier = tiers_of(scores, tiers)
-    flagged = tier != "green"
+    s = _score(bundle, features, policy)
     t["score"] = time.perf_counter()
-
-    idx = np.flatnonzero(flagged)
-    parts = []
-    for i in range(0, len(idx), REASONS_CHUNK):
-        rows = idx[i : i + REASONS_CHUNK]
-        _, contrib = bundle.predict(X[rows])
-        parts.append(top_reasons(keys[rows], X[rows], np.asarray(contrib), names, k=reasons_k))
-    reasons = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else top_reasons(keys[:0], X[:0], np.empty((0, len(names) + 1)), names, k=reasons_k)
-    )
-    t["reasons"] = time.perf_counter()
-
     prev_id, prev = previous_run(engine, as_of)
-    prev_as_of = date.fromisoformat(prev_id) if prev_id else None
-    current = pd.DataFrame(
-        {"household_key": keys, "score": scores, "tier": tier, "flagged": flagged}
-    )
-    suppressed = suppressed_households(
-        current["household_key"],
-        as_of,
-        assistance,
-        _recent_outcomes(engine, as_of, outreach.cooldown_months),
-        outreach.cooldown_months,
-    )
-    current["suppressed"] = suppressed.to_numpy()
-    run_alerts = compute_alerts(
-        current,
-        prev,
-        indicators,
-        suppressed,
-        as_of,
-        prev_as_of,
-        outreach.score_rise_alert,
-    )
-    n_alerts = run_alerts.groupby("household_key").size()
-    current["n_alerts"] = current["household_key"].map(n_alerts).fillna(0).astype(int).to_numpy()
+    current, run_alerts = _alerts(engine, s, prev, prev_id, as_of, policy, indicators, assistance)
     t["alerts"] = time.perf_counter()
-
-    scored = current.assign(district=features["district"].to_numpy())
-    if "street" in features:
-        scored["street"] = features["street"].to_numpy()
-    worklist = build_worklists(scored, as_of, outreach, seed=seed)
-    stability = (
-        jaccard(keys[flagged], prev.loc[prev["flagged"].astype(bool), "household_key"])
-        if prev_id
-        else None
-    )
+    worklist, pools = _worklists(current, features, as_of, policy, seed)
+    stability = _stability(s, prev) if prev_id else None
     t["worklists"] = time.perf_counter()
-
-    if reference is None and reports_dir is not None:  # the version's kept reference, if any
-        ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
-        reference = drift_mod.DriftReference.load(ref_file) if ref_file.exists() else None
+    reasons = _reasons(bundle, s, s.flagged | np.isin(s.keys, worklist["household_key"]), reasons_k)
+    t["reasons"] = time.perf_counter()
+    if reference is None:
+        reference = _kept_reference(bundle, reports_dir)
     fitted_here = reference is None
-    if reference is None:  # first run of this model version: its own data is the reference
-        reference = drift_mod.DriftReference.fit(
-            X,
-            names,
-            scores,
-            bundle.name,
-            str(bundle.version),
-            source=f"first monitoring run {run_id}",
-        )
-    psis = drift_mod.drift_table(reference, X, names, scores)
-    drift_summary = drift_mod.assess(psis, policy.drift, precision_drop=precision_drop)
-    drift_summary["reference_source"] = reference.source
+    reference, psis, drift_summary = _drift(bundle, s, reference, as_of, policy, precision_drop)
     t["drift"] = time.perf_counter()
 
-    history = current[["household_key", "score", "tier", "flagged", "suppressed"]].assign(
-        run_id=run_id, as_of_date=as_of, model_version=str(bundle.version)
-    )
-    alert_rows = run_alerts.assign(run_id=run_id, as_of_date=as_of)
+    run_id = as_of.isoformat()
     summary = RunSummary(
         run_id=run_id,
         as_of_date=run_id,
         model_name=bundle.name,
         model_version=str(bundle.version),
-        n_scored=len(keys),
-        n_flagged=int(flagged.sum()),
-        n_suppressed=int(suppressed.notna().sum()),
+        n_scored=len(s.keys),
+        n_flagged=int(s.flagged.sum()),
+        n_suppressed=int(current["suppressed"].notna().sum()),
         n_alerts=len(run_alerts),
         alerts_by_kind={str(k): int(v) for k, v in run_alerts["kind"].value_counts().items()},
         n_worklist=int((~worklist["audit"]).sum()),
@@ -226,35 +160,17 @@ def monitor_run(
         replaced=False,
         drift=drift_summary,
     )
-    with engine.begin() as conn:  # one transaction: the old run is replaced or nothing changes
-        summary.replaced = replace_run_rows(conn, run_id, {
-            score_history: history,
-            score_reasons: reasons.assign(run_id=run_id),
-            alerts: alert_rows,
-            worklist_items: worklist,
-        })
-        t["write"] = time.perf_counter()
-        summary.timings_s = _timings(t)
-        conn.execute(
-            score_runs.insert().values(
-                run_id=run_id,
-                as_of_date=as_of,
-                model_name=bundle.name,
-                model_version=str(bundle.version),
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                n_scored=summary.n_scored,
-                n_flagged=summary.n_flagged,
-                n_alerts=summary.n_alerts,
-                n_suppressed=summary.n_suppressed,
-                prev_run_id=prev_id,
-                jaccard_prev=stability,
-                psi_score=drift_summary["psi_score"],
-                n_features_drifted=len(drift_summary["features_drifted"]),
-                recommend_retrain=drift_summary["recommend_retrain"],
-                summary_json=json.dumps(asdict(summary)),
-            )
-        )
+    history = current[["household_key", "score", "tier", "flagged", "suppressed"]].assign(
+        run_id=run_id, as_of_date=as_of, model_version=str(bundle.version)
+    )
+    rows = {
+        score_history: history,
+        score_reasons: reasons.assign(run_id=run_id),
+        alerts: run_alerts.assign(run_id=run_id, as_of_date=as_of),
+        worklist_items: worklist,
+        worklist_pools: pools,
+    }
+    _write(engine, summary, rows, started, t)
     if reports_dir is not None:
         ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
         if fitted_here and not ref_file.exists():
@@ -269,6 +185,155 @@ def monitor_run(
         summary.n_alerts,
     )
     return summary
+
+
+def _score(bundle: Bundle, features: pd.DataFrame, policy: Policy) -> _Scored:
+    """Calibrated scores and tiers of every row; ValueError on missing or non-finite scores."""
+    names = list(bundle.features)
+    X = features[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    scores = bundle.predict_proba(X)
+    if len(scores) != len(X) or not np.isfinite(scores).all():
+        raise ValueError("the model returned missing or non-finite scores; nothing stored")
+    tier = tiers_of(scores, policy.tiers.thresholds())
+    keys = features["household_key"].astype(str).to_numpy()
+    return _Scored(keys, X, names, scores, tier, tier != "green")
+
+
+def _alerts(
+    engine: Engine,
+    s: _Scored,
+    prev: pd.DataFrame,
+    prev_id: str | None,
+    as_of: date,
+    policy: Policy,
+    indicators: pd.DataFrame | None,
+    assistance: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(current, alerts): the cohort with `suppressed` and `n_alerts`, and this run's alerts."""
+    outreach = policy.outreach
+    current = pd.DataFrame(
+        {"household_key": s.keys, "score": s.scores, "tier": s.tier, "flagged": s.flagged}
+    )
+    suppressed = suppressed_households(
+        current["household_key"],
+        as_of,
+        assistance,
+        recent_visits(engine, as_of, outreach.cooldown_months),
+        outreach.cooldown_months,
+    )
+    current["suppressed"] = suppressed.to_numpy()
+    run_alerts = compute_alerts(
+        current,
+        prev,
+        indicators,
+        suppressed,
+        as_of,
+        date.fromisoformat(prev_id) if prev_id else None,
+        outreach.score_rise_alert,
+    )
+    n_alerts = run_alerts.groupby("household_key").size()
+    current["n_alerts"] = current["household_key"].map(n_alerts).fillna(0).astype(int).to_numpy()
+    return current, run_alerts
+
+
+def _worklists(
+    current: pd.DataFrame, features: pd.DataFrame, as_of: date, policy: Policy, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(items, pools) of `build_worklists` / `district_pools`, with the features' district,
+    street and group attributes."""
+    extra = [c for c in ("street", *GROUP_ATTRIBUTES) if c in features]
+    scored = current.assign(
+        district=features["district"].to_numpy(),
+        **{c: features[c].to_numpy() for c in extra},
+    )
+    items = build_worklists(scored, as_of, policy.outreach, seed=seed)
+    return items, district_pools(scored, items, as_of)
+
+
+def _stability(s: _Scored, prev: pd.DataFrame) -> float | None:
+    """Jaccard overlap of this run's flagged households with the previous run's."""
+    return jaccard(s.keys[s.flagged], prev.loc[prev["flagged"].astype(bool), "household_key"])
+
+
+def _reasons(bundle: Bundle, s: _Scored, which: np.ndarray, k: int) -> pd.DataFrame:
+    """Top-k SHAP reasons of the rows `which` [n] bool, in chunks of REASONS_CHUNK rows."""
+    idx = np.flatnonzero(which)
+    parts = []
+    for i in range(0, len(idx), REASONS_CHUNK):
+        rows = idx[i : i + REASONS_CHUNK]
+        _, contrib = bundle.predict(s.X[rows])
+        parts.append(top_reasons(s.keys[rows], s.X[rows], np.asarray(contrib), s.names, k=k))
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    return top_reasons(s.keys[:0], s.X[:0], np.empty((0, len(s.names) + 1)), s.names, k=k)
+
+
+def _kept_reference(bundle: Bundle, reports_dir: Path | None) -> drift_mod.DriftReference | None:
+    """The drift reference kept for this model version under `reports_dir`, if any."""
+    if reports_dir is None:
+        return None
+    ref_file = drift_mod.reference_path(reports_dir, bundle.name, str(bundle.version))
+    return drift_mod.DriftReference.load(ref_file) if ref_file.exists() else None
+
+
+def _drift(
+    bundle: Bundle,
+    s: _Scored,
+    reference: drift_mod.DriftReference | None,
+    as_of: date,
+    policy: Policy,
+    precision_drop: float | None,
+) -> tuple[drift_mod.DriftReference, dict[str, float], dict[str, Any]]:
+    """(reference, PSI per column, assessment); with no reference, this run's data becomes it."""
+    if reference is None:  # first run of this model version: its own data is the reference
+        reference = drift_mod.DriftReference.fit(
+            s.X,
+            s.names,
+            s.scores,
+            bundle.name,
+            str(bundle.version),
+            source=f"first monitoring run {as_of.isoformat()}",
+        )
+    psis = drift_mod.drift_table(reference, s.X, s.names, s.scores)
+    summary = drift_mod.assess(psis, policy.drift, precision_drop=precision_drop)
+    summary["reference_source"] = reference.source
+    return reference, psis, summary
+
+
+def _write(
+    engine: Engine,
+    summary: RunSummary,
+    rows: dict[sa.Table, pd.DataFrame],
+    started: datetime,
+    t: dict[str, float],
+) -> None:
+    """Replace the run's rows and insert its `score_runs` row, in one transaction: the old run
+    is replaced or nothing changes. Sets `summary.replaced` and `summary.timings_s`."""
+    d = summary.drift
+    with engine.begin() as conn:
+        summary.replaced = replace_run_rows(conn, summary.run_id, rows)
+        t["write"] = time.perf_counter()
+        summary.timings_s = _timings(t)
+        conn.execute(
+            score_runs.insert().values(
+                run_id=summary.run_id,
+                as_of_date=date.fromisoformat(summary.as_of_date),
+                model_name=summary.model_name,
+                model_version=summary.model_version,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                n_scored=summary.n_scored,
+                n_flagged=summary.n_flagged,
+                n_alerts=summary.n_alerts,
+                n_suppressed=summary.n_suppressed,
+                prev_run_id=summary.prev_run_id,
+                jaccard_prev=summary.jaccard_prev,
+                psi_score=d["psi_score"],
+                n_features_drifted=len(d["features_drifted"]),
+                recommend_retrain=d["recommend_retrain"],
+                summary_json=json.dumps(asdict(summary)),
+            )
+        )
 
 
 def _timings(t: dict[str, float]) -> dict[str, float]:

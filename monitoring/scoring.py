@@ -1,7 +1,8 @@
 """Reasons of a monitoring run in long format (one row per household and reason).
 
 Probabilities, tiers and the ranking itself are `safetynet.model`'s; the run computes
-contributions only for flagged households (why: docs/operations.md, monthly run).
+contributions only for flagged households and worklist items (why: docs/operations.md,
+monthly run).
 """
 
 from __future__ import annotations

@@ -140,14 +140,31 @@ class TiersPolicy(_Section):
 
 
 class OutreachPolicy(_Section):
-    """[outreach]: visit capacity, audit slice, cooldown and alert thresholds."""
+    """[outreach]: visit capacity, audit slice, cooldown, alert thresholds, and when a need
+    estimate is shown (monitoring/worklists.py, monitoring/report.py)."""
 
     capacity_fraction: Fraction
     visits_per_caseworker_month: PositiveInt
     caseworkers_per_district: PositiveInt
-    audit_fraction: Annotated[float, Field(ge=0, le=1)]  # share of capacity; 0: no audit slice
+    # random audit visits per district and month, paid from the district's capacity; 0: none
+    audit_visits_per_district: NonNegativeInt
     cooldown_months: NonNegativeInt
     score_rise_alert: Fraction
+    # a need estimate needs this many reached visits (audit visits for the unlisted and
+    # recall, listed visits for precision), months pooled; fewer: "not enough audit visits"
+    min_estimate_visits: PositiveInt
+    max_interval_width: Fraction  # a wider 95% interval is shown as the status, not a value
+
+    @model_validator(mode="after")
+    def _audit_within_capacity(self) -> OutreachPolicy:
+        capacity = self.visits_per_caseworker_month * self.caseworkers_per_district
+        if self.audit_visits_per_district > capacity:
+            raise ValueError(
+                f"audit_visits_per_district: must not exceed the district's capacity "
+                f"visits_per_caseworker_month x caseworkers_per_district "
+                f"({self.audit_visits_per_district} > {capacity})"
+            )
+        return self
 
 
 class DriftPolicy(_Section):

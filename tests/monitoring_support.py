@@ -86,9 +86,11 @@ POLICY = load_policy(DEFAULT_POLICY_FILE).replace(
         "capacity_fraction": 0.05,
         "visits_per_caseworker_month": 5,
         "caseworkers_per_district": 2,
-        "audit_fraction": 0.3,
+        "audit_visits_per_district": 3,
         "cooldown_months": 3,
         "score_rise_alert": 0.10,
+        "min_estimate_visits": 30,
+        "max_interval_width": 0.5,
     },
     drift={"psi_warn": 0.1, "psi_retrain": 0.25, "precision_drop_retrain": 0.2},
 )

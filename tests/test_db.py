@@ -82,3 +82,29 @@ def test_identity_vault_keeps_the_newest_knowledge_and_filters_by_district(tmp_p
     assert identities(path, ["h1"], frozenset()) == {}
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT count(*) FROM households").fetchone() == (2,)
+
+
+def test_upgrade_converts_sampling_weights_to_selection_probabilities(tmp_path):
+    from safetynet.db.migrate import migrate_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate_engine(engine, "0002_monitoring")
+    base = {"run_id": "2026-01-31", "as_of_date": "2026-01-31", "district": "a", "rank": 1,
+            "score": 0.2, "tier": "red", "n_alerts": 0}  # fmt: skip
+    with engine.begin() as conn:
+        for key, audit, weight in (("h1", False, None), ("h2", True, 40.0), ("h3", True, None)):
+            conn.execute(sa.text(
+                "INSERT INTO worklist_items (item_id, run_id, as_of_date, district, household_key,"
+                " rank, score, tier, n_alerts, audit, sampling_weight) VALUES (:item_id, :run_id,"
+                " :as_of_date, :district, :household_key, :rank, :score, :tier, :n_alerts,"
+                " :audit, :weight)"),
+                {**base, "item_id": f"2026-01-31/{key}", "household_key": key, "audit": audit,
+                 "weight": weight})  # fmt: skip
+    migrate_engine(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT household_key, selection_prob, groups_json FROM worklist_items"
+            " ORDER BY household_key")).all()  # fmt: skip
+        cols = {c["name"] for c in sa.inspect(conn).get_columns("worklist_items")}
+    assert rows == [("h1", 1.0, "{}"), ("h2", 0.025, "{}"), ("h3", 1.0, "{}")]
+    assert "sampling_weight" not in cols

@@ -120,7 +120,7 @@ def test_worklist_item_decides_audit_and_household(engine):
                     "tier": "green",
                     "n_alerts": 0,
                     "audit": True,
-                    "sampling_weight": 40.0,
+                    "selection_prob": 0.025,
                 }
             ],
         )

@@ -57,7 +57,7 @@ def snapshot(engine) -> dict[str, pd.DataFrame]:
     }
 
 
-def test_run_scores_everyone_and_stores_reasons_for_flagged(engine, bundle, tmp_path):
+def test_run_scores_everyone_and_stores_reasons_for_flagged_and_listed(engine, bundle, tmp_path):
     feats = make_features(600)
     s = monitor_run(engine, bundle, feats, JAN, POLICY, reports_dir=tmp_path / "reports")
     hist = table(engine, "score_history")
@@ -74,7 +74,9 @@ def test_run_scores_everyone_and_stores_reasons_for_flagged(engine, bundle, tmp_
     flagged = set(hist.loc[hist["flagged"].astype(bool), "household_key"])
     assert 0 < len(flagged) < 600 and s.n_flagged == len(flagged)
     reasons = table(engine, "score_reasons")
-    assert set(reasons["household_key"]) <= flagged
+    items = set(table(engine, "worklist_items")["household_key"])
+    # reasons for flagged households and worklist items (only positive contributions count)
+    assert set(reasons["household_key"]) <= flagged | items
     # the first reason is the household's largest positive SHAP contribution
     i = int(np.flatnonzero(feats["household_key"] == sorted(flagged)[0])[0])
     row = contrib[i, :-1]

@@ -95,7 +95,8 @@ def test_an_edited_file_is_read_again(tmp_path):
 
 def test_replace_validates_like_a_file():
     policy = load_policy()
-    assert policy.replace(outreach={"audit_fraction": 0.1}).outreach.audit_fraction == 0.1
+    outreach = policy.replace(outreach={"audit_visits_per_district": 9}).outreach
+    assert outreach.audit_visits_per_district == 9
     with pytest.raises(PolicyError, match=r"\[tiers\] yellow: must be below orange"):
         policy.replace(tiers={"yellow": 0.2})
 

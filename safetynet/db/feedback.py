@@ -267,3 +267,18 @@ def outcomes_of(engine: Engine, key: str, limit: int = 20) -> list[dict[str, Any
             .limit(limit)
         ).mappings().all()
     return [dict(r) for r in rows]
+
+
+def recent_visits(engine: Engine, as_of: date, months: int) -> pd.DataFrame:
+    """Visits after the month `months` + 1 before `as_of` (a margin for the cooldown rule):
+    household_key, visit_date, outcome. Cheap: only the cooldown window is read."""
+    since = (pd.Timestamp(as_of) - pd.DateOffset(months=months + 1)).date()
+    with engine.connect() as conn:
+        return pd.read_sql(
+            sa.select(
+                visit_outcomes.c.household_key,
+                visit_outcomes.c.visit_date,
+                visit_outcomes.c.outcome,
+            ).where(visit_outcomes.c.visit_date > since),
+            conn,
+        )

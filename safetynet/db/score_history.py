@@ -1,7 +1,8 @@
 """Score history of the monitoring runs: the rows one run writes, and the previous run's scores.
 
 A run is identified by its as-of date (`run_id` = ISO date). Its rows live in `score_history`,
-`score_reasons`, `alerts`, `worklist_items` and `score_runs` (`safetynet.db.tables`).
+`score_reasons`, `alerts`, `worklist_items`, `worklist_pools` and `score_runs`
+(`safetynet.db.tables`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from safetynet.db.bulk import bulk_insert
-from safetynet.db.tables import alerts, score_history, score_reasons, score_runs, worklist_items
+from safetynet.db.tables import (
+    alerts,
+    score_history,
+    score_reasons,
+    score_runs,
+    worklist_items,
+    worklist_pools,
+)
 
-RUN_TABLES = (score_reasons, alerts, worklist_items, score_history, score_runs)
+RUN_TABLES = (score_reasons, alerts, worklist_items, worklist_pools, score_history, score_runs)
 IN_CHUNK = 500  # bound parameters per IN (...) list
 
 

@@ -4,8 +4,8 @@ The schema is created and changed by the Alembic revisions in `safetynet/db/migr
 test (tests/test_db.py) compares the migrated database with this metadata so they never drift.
 
 - `api_keys`, `audit_log`: who may call the service, and every call it answered;
-- `score_runs`, `score_history`, `score_reasons`, `alerts`, `worklist_items`: one monitoring run
-  per as-of date (`run_id` = ISO date; rerunning a month replaces it);
+- `score_runs`, `score_history`, `score_reasons`, `alerts`, `worklist_items`, `worklist_pools`:
+  one monitoring run per as-of date (`run_id` = ISO date; rerunning a month replaces it);
 - `visit_outcomes`: caseworkers' feedback (unique `submission_id`, so resubmissions are no-ops).
 
 A worklist item id is `<run_id>/<household_key>`: stable across reruns of the same month, so
@@ -124,9 +124,26 @@ worklist_items = sa.Table(
     sa.Column("tier", sa.String(16), nullable=False),
     sa.Column("n_alerts", sa.Integer, nullable=False),
     sa.Column("audit", sa.Boolean, nullable=False),
-    # audit items: households of the district's unlisted pool each audit visit stands for
-    sa.Column("sampling_weight", sa.Float),
+    # probability the item was selected: 1 for listed items, n_audit / unlisted pool size of
+    # its district for audit items (its design weight is the inverse)
+    sa.Column("selection_prob", sa.Float, nullable=False),
+    # the household's audit attributes at the as-of date, {"urban_rural": "rural", ...}
+    sa.Column("groups_json", sa.Text, nullable=False, default="{}"),
     sa.Index("ix_worklist_district", "run_id", "district"),
+)
+
+# One row per run and district: the population the list and the audit slice were drawn from.
+worklist_pools = sa.Table(
+    "worklist_pools",
+    metadata,
+    sa.Column("run_id", sa.String(10), primary_key=True),
+    sa.Column("district", sa.String(100), primary_key=True),
+    sa.Column("as_of_date", sa.Date, nullable=False),
+    sa.Column("n_households", sa.Integer, nullable=False),  # scored
+    sa.Column("n_suppressed", sa.Integer, nullable=False),  # on assistance / visited recently
+    sa.Column("n_listed", sa.Integer, nullable=False),
+    sa.Column("n_unlisted", sa.Integer, nullable=False),  # the audit slice's pool
+    sa.Column("n_audit", sa.Integer, nullable=False),
 )
 
 visit_outcomes = sa.Table(
@@ -156,5 +173,6 @@ MONITORING_TABLES = (
     "score_reasons",
     "alerts",
     "worklist_items",
+    "worklist_pools",
     "visit_outcomes",
 )

@@ -85,4 +85,6 @@ def simulate_visits(
     out.parent.mkdir(parents=True, exist_ok=True)
     outcomes.to_csv(out, index=False)
     counts = outcomes["outcome"].value_counts().to_dict()
-    typer.echo(f"wrote {len(outcomes)} simulated visit outcomes to {out}: {counts}")
+    n_audit = int(outcomes["audit"].sum())
+    typer.echo(f"wrote {len(outcomes)} simulated visit outcomes ({len(outcomes) - n_audit} listed,"
+               f" {n_audit} audit) to {out}: {counts}")

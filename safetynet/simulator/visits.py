@@ -17,7 +17,7 @@ from safetynet.pseudonym import pseudonymize
 OUTCOME_COLUMNS = [
     "household_key", "visit_date", "caseworker_key_id", "outcome", "hardship_type",
     "programmes_referred", "disagrees_with_score", "disagreement_code", "worklist_item_id",
-    "submission_id",
+    "audit", "submission_id",
 ]
 
 
@@ -35,6 +35,8 @@ def answer_visits(
 
     The household is in hardship if the truth says so in the visit's month (or the latest
     simulated month before it). A share `unreachable_rate` of visits find nobody at home.
+    Listed and audit items are answered alike; `audit` is copied from the item (the feedback
+    store takes it from the linked item anyway).
     """
     months = pd.read_parquet(
         truth_dir / "household_months.parquet",
@@ -66,5 +68,6 @@ def answer_visits(
         "disagrees_with_score": disagrees,
         "disagreement_code": np.where(disagrees, "score_too_high", ""),
         "worklist_item_id": items["item_id"],
+        "audit": items["audit"].astype(bool) if "audit" in items else False,
         "submission_id": "sim-" + items["item_id"].astype(str),
     })[OUTCOME_COLUMNS]
