@@ -12,16 +12,18 @@ answers). Methods compared on the test month's cohort (the entry model's out-of-
 - visit (w) / visit (u): LightGBM on the visit rows alone, weighted by 1/selection_prob or not;
 - audit only: LightGBM on the audit rows alone;
 - rank avg: mean of the entry and weighted visit models' ranks (the issue's reference);
-- stack: z = a + b z_entry + c z_visit, (a, b, c) by weighted logistic regression on the visit
-  rows with cross-fitted z_visit (`training/need_model.py`, method "stack");
+- stack (w) / stack (u): z = a + b z_entry + c z_visit, (a, b, c) by logistic regression on
+  the visit rows with cross-fitted z_visit (`training/need_model.py`, method "stack"),
+  weighted by 1/selection_prob or not;
 - offset (w) / offset (u): a visit booster boosted from the recalibrated entry margin as
   LightGBM `init_score` (method "offset"), weighted or not;
 - ceiling: the same recipe trained on the truth's need label (not deployable).
 
 Need figures come from `training/need.py:need_metrics` against `_truth_need`
 (`training/evaluation.py`). `ms` = TreeSHAP time per household of every booster the method
-needs (`training/model.py:explain_ms_per_row`, summed); `yield` = share of all visits (list
-plus audit, the audit counted against the capacity) that find a household in need. Medians
+needs (`training/model.py:explain_ms_per_row`, summed; the visit booster's leaves are capped to
+what the entry model leaves of `--budget-ms`); `yield` = share of all visits (list plus audit,
+the audit counted against the capacity) that find a household in need. Medians
 over `--repeats` audit draws.
 
     nice -n 10 .venv/bin/python benchmarks/bench_need_model.py --city /tmp/n3/city \\
@@ -50,8 +52,6 @@ import pandas as pd
 CAPACITY = 0.05
 UNREACHABLE = 0.05
 ATTRS = ("district", "urban_rural", "elderly_living_alone", "has_children")
-METHODS = ("entry", "visit (w)", "visit (u)", "audit only", "rank avg", "stack",
-           "offset (w)", "offset (u)")
 
 
 def month_starts(first: date, last: date) -> list[date]:
@@ -112,7 +112,8 @@ def run_pipeline(frame, spec, policy, trials: int, budget_ms: float, label: str)
     """`safetynet train`'s evaluated recipe (no refit): (booster, test row index)."""
     from safetynet.training.pipeline import config_from_policy, run
 
-    cfg = config_from_policy(policy, n_trials=trials, compare_unconstrained=False, refit=False,
+    cfg = config_from_policy(policy, n_trials=trials or policy.training.n_trials,
+                             compare_unconstrained=False, refit=False,
                              explain_budget_ms=budget_ms, num_threads=2)
     t0 = time.perf_counter()
     res = run(frame.assign(label=frame[label].astype(int)), spec, cfg)
@@ -179,11 +180,10 @@ def main() -> None:
                     help="audit visits per month as shares of the cohort, comma-separated")
     ap.add_argument("--months", type=int, default=12, help="visit months before the test")
     ap.add_argument("--repeats", type=int, default=3, help="audit draws (medians reported)")
-    ap.add_argument("--trials", type=int, default=6, help="search trials per LightGBM fit")
+    ap.add_argument("--trials", type=int, default=None,
+                    help="search trials per pipeline fit (default: policy [training] n_trials)")
     ap.add_argument("--budget-ms", type=float, default=0.5, help="explanation budget per "
                     "household for everything a method serves")
-    ap.add_argument("--entry-budget-ms", type=float, default=0.35,
-                    help="the entry model's share of the budget (the visit model gets the rest)")
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     args = ap.parse_args()
     audits = [float(a) for a in args.audit_fraction.split(",")]
@@ -205,7 +205,7 @@ def main() -> None:
     names = list(spec.features)
     X = frame[names].to_numpy(dtype=np.float32, na_value=np.nan)
     print(f"table: {len(frame):,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
-    entry, test = run_pipeline(frame, spec, policy, args.trials, args.entry_budget_ms, "label")
+    entry, test = run_pipeline(frame, spec, policy, args.trials, args.budget_ms, "label")
     have_need = frame["_truth_need"].notna().to_numpy()
     ceil_frame = frame[have_need].reset_index(drop=True)
     ceiling, ceil_test = run_pipeline(ceil_frame, spec, policy, args.trials, args.budget_ms,
@@ -222,7 +222,8 @@ def main() -> None:
                                  raw_score=True)
     ceil_need = ceil_frame["_truth_need"].iloc[ceil_test].to_numpy(np.float64)
     ceil_groups = need_audit_groups(ceil_frame.iloc[ceil_test].reset_index(drop=True))
-    visit_budget = leaf_budget_for(args.budget_ms - args.entry_budget_ms)
+    # the visit booster gets what the entry model leaves of the budget (80%: timing noise)
+    visit_budget = int(0.8 * leaf_budget_for(max(args.budget_ms - entry_ms, 0.02)))
     months = [test_month - pd.DateOffset(months=i) for i in range(args.months, 0, -1)]
     visit_y = frame["_visit_outcome"]
     households = frame["household_key"].to_numpy()
@@ -251,7 +252,8 @@ def main() -> None:
             scores["audit only"] = (va.predict(Xt, raw_score=True), [va])
             scores["rank avg"] = (ranks(z_entry[test]) + ranks(scores["visit (w)"][0]),
                                   [entry, vw])
-            for name, method, weighted in (("stack", "stack", True),
+            for name, method, weighted in (("stack (w)", "stack", True),
+                                           ("stack (u)", "stack", False),
                                            ("offset (w)", "offset", True),
                                            ("offset (u)", "offset", False)):
                 nm = fit_need_model(zv, Xv, yv, pv, method=method, weighted=weighted, **kw)
@@ -289,7 +291,8 @@ def main() -> None:
             "city": str(args.city), "seed": args.seed, "test_month": f"{test_month:%Y-%m}",
             "cohort": len(test), "in_need": int(np.nansum(need)),
             "months": args.months, "capacity": CAPACITY, "repeats": args.repeats,
-            "entry_budget_ms": args.entry_budget_ms, "budget_ms": args.budget_ms,
+            "entry_ms": entry_ms, "visit_leaf_budget": visit_budget,
+            "budget_ms": args.budget_ms, "trials": args.trials,
             "medians": med.to_dict(orient="records"), "runs": results}, indent=1,
             default=float), encoding="utf-8")
         print(f"wrote {args.json}")

@@ -43,6 +43,21 @@ def test_contributions_add_up_to_the_combined_margin(method):
     np.testing.assert_allclose(contrib.sum(axis=1), margin, atol=1e-6)
 
 
+@pytest.mark.parametrize("method", ["offset", "stack"])
+def test_merged_booster_serves_the_combination_as_one_booster(method):
+    X, need, entry = _world()
+    model = fit_need_model(entry.predict(X, raw_score=True), X, need, np.ones(len(X)),
+                           method=method, seed=2, **FAST)
+    merged = model.merged_booster(entry)
+    Xn = X[:300]
+    np.testing.assert_allclose(merged.predict(Xn, raw_score=True),
+                               model.margin(entry.predict(Xn, raw_score=True), Xn), atol=1e-9)
+    np.testing.assert_allclose(merged.predict(Xn, pred_contrib=True),
+                               model.contributions(entry.predict(Xn, pred_contrib=True), Xn),
+                               atol=1e-9)
+    assert merged.num_trees() == entry.num_trees() + model.visit_booster.num_trees()
+
+
 def test_visits_teach_the_need_the_entry_label_misses():
     X, need, entry = _world(6000)
     z = entry.predict(X, raw_score=True)
@@ -93,6 +108,8 @@ def test_cold_start_leaves_the_entry_model_unchanged(n_visits, one_class):
                                   entry.predict(X, raw_score=True))
     phi = entry.predict(X[:50], pred_contrib=True)
     np.testing.assert_array_equal(model.contributions(phi, X[:50]), phi)
+    np.testing.assert_allclose(model.merged_booster(entry).predict(X, raw_score=True),
+                               entry.predict(X, raw_score=True), atol=1e-12)
 
 
 def test_leaf_budget_caps_the_visit_booster():

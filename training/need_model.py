@@ -19,6 +19,11 @@ contributions stay exact sums of the component boosters' `pred_contrib` outputs:
   `n_folds` ways) and the entry margin combined by weighted logistic regression,
   ``z = a + b * z_entry + c * g(x)``; contributions ``b * phi_entry + c * phi_visit``.
 
+`NeedModel.merged_booster(entry_booster)` writes the combination as ONE LightGBM booster (scaled
+entry trees, the intercept folded into the first tree, then the visit trees): its raw margin and
+`pred_contrib` equal `margin` and `contributions`, so the served `safetynet.model.Bundle` and its
+reasons need no change. Explaining it costs the sum of both boosters' TreeSHAP time.
+
 Cold start: with no usable visit rows (none, a single outcome class, or fewer than
 `min_visits`) the result is the entry model unchanged (a = 0, b = 1, no visit booster).
 
@@ -27,6 +32,7 @@ Pure: arrays in, a `NeedModel` out; nothing here reads files or the simulator's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +111,25 @@ class NeedModel:
                                                pred_contrib=True)
             out += self.visit_weight * visit
         return out
+
+    def merged_booster(self, entry_booster: lgb.Booster) -> lgb.Booster:
+        """One LightGBM booster whose raw margin is `margin` and whose `pred_contrib` is
+        `contributions`: the entry trees with leaf values times `entry_weight` (the first
+        tree's also plus `intercept`), then the visit trees times `visit_weight`. TreeSHAP is
+        linear in the trees and in their leaf values, so this is exact (to float rounding) and
+        the served `safetynet.model.Bundle` keeps one booster. Raises ValueError when the two
+        boosters' feature names differ."""
+        if self.visit_booster is not None and (
+                list(entry_booster.feature_name()) != list(self.visit_booster.feature_name())):
+            raise ValueError("the entry and visit boosters have different feature names")
+        header, entry_trees, tail = _split_model(entry_booster.model_to_string())
+        trees = [_scale_tree(t, self.entry_weight, self.intercept if i == 0 else 0.0)
+                 for i, t in enumerate(entry_trees)]
+        if self.visit_booster is not None:
+            trees += [_scale_tree(t, self.visit_weight, 0.0)
+                      for t in _split_model(self.visit_booster.model_to_string())[1]]
+        body = "".join(f"Tree={i}\n{t}\n\n\n" for i, t in enumerate(trees))
+        return lgb.Booster(model_str=header + body + tail)
 
     def leaves(self) -> int:
         """Total leaves of the visit booster (TreeSHAP cost is about linear in it)."""
@@ -226,6 +251,28 @@ def leaf_budget_for(budget_ms: float, ns_per_leaf: float = NS_PER_LEAF) -> int:
     if budget_ms <= 0:
         raise ValueError("the explanation budget must be positive")
     return int(budget_ms * 1e6 / ns_per_leaf)
+
+
+def _split_model(text: str) -> tuple[str, list[str], str]:
+    """LightGBM model text -> (header without `tree_sizes`, tree bodies without their
+    `Tree=i` line, the rest from `end of trees`)."""
+    start, end = text.index("\nTree=0\n") + 1, text.index("end of trees")
+    header = "".join(line for line in text[:start].splitlines(keepends=True)
+                     if not line.startswith("tree_sizes="))
+    blocks = [b.strip() for b in re.split(r"^Tree=\d+$", text[start:end], flags=re.M)]
+    return header, [b for b in blocks if b], text[end:]
+
+
+def _scale_tree(body: str, weight: float, shift: float) -> str:
+    """A tree body with leaf (and internal) values times `weight`, leaf values plus `shift`."""
+    out = []
+    for line in body.splitlines():
+        key, _, values = line.partition("=")
+        if key in ("leaf_value", "internal_value"):
+            add = shift if key == "leaf_value" else 0.0
+            line = key + "=" + " ".join(repr(float(v) * weight + add) for v in values.split())
+        out.append(line)
+    return "\n".join(out)
 
 
 def _as_margin(entry_margin: np.ndarray) -> np.ndarray:
