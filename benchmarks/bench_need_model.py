@@ -187,8 +187,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     args = ap.parse_args()
     audits = [float(a) for a in args.audit_fraction.split(",")]
-    if any(not 0 < a < CAPACITY for a in audits):
-        raise SystemExit(f"--audit-fraction values must be in (0, {CAPACITY})")
+    if any(not 0 < a <= CAPACITY for a in audits):
+        raise SystemExit(f"--audit-fraction values must be in (0, {CAPACITY}]")
     os.environ["SAFETYNET_HOME"] = str(args.home)
     features = prepare(args.city, args.home, args.households, args.seed)
 

@@ -10,7 +10,7 @@ learns need where the entry label is silent (households that never apply).
 `fit_need_model` combines the two on the log-odds scale, so the combined margin and its TreeSHAP
 contributions stay exact sums of the component boosters' `pred_contrib` outputs:
 
-- ``method="offset"`` (the default; docs/need-learning.md has the figures): recalibrate the entry
+- ``method="offset"`` (the default, unweighted; docs/need-learning.md has the figures): recalibrate the entry
   margin on the visit rows, ``z0 = a + b * z_entry`` (weighted logistic regression), then boost
   a small LightGBM `f` on the visit rows with ``z0`` as LightGBM's `init_score`. Combined margin
   ``z = a + b * z_entry + f(x)``; contributions ``b * phi_entry + phi_visit``, bias
@@ -157,7 +157,7 @@ def fit_need_model(
     *,
     households: np.ndarray | None = None,
     method: str = "offset",
-    weighted: bool = True,
+    weighted: bool = False,
     leaf_budget: int | None = None,
     params: Mapping[str, Any] | None = None,
     n_folds: int = 5,
@@ -173,8 +173,10 @@ def fit_need_model(
     "could not reach" first); selection_prob: (n,) each visit's selection probability (1 for
     listed households, the audit's sampling probability for audited ones); households: (n,)
     household keys, so cross-validation never splits one household's months (default: rows
-    are independent). `weighted` weighs rows by 1/selection_prob (population estimate);
-    False treats visits as a plain sample. `leaf_budget` caps the visit booster's total leaves
+    are independent). `weighted` weighs rows by 1/selection_prob (a population-level fit);
+    the default False fits the visits as they are: the list is chosen by a score of the same
+    features, so P(hardship | x) is the same for listed and audited households and the weights
+    only add variance (measured: docs/need-learning.md, -0.02 to -0.03 need precision). `leaf_budget` caps the visit booster's total leaves
     (explanation budget: leaves x 86 ns per household). Raises ValueError on bad shapes,
     labels or probabilities, or an unknown method.
     """
@@ -223,7 +225,7 @@ def fit_visit_booster(
     selection_prob: np.ndarray,
     *,
     households: np.ndarray | None = None,
-    weighted: bool = True,
+    weighted: bool = False,
     leaf_budget: int | None = None,
     params: Mapping[str, Any] | None = None,
     n_folds: int = 5,
