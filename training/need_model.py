@@ -10,8 +10,8 @@ learns need where the entry label is silent (households that never apply).
 `fit_need_model` combines the two on the log-odds scale, so the combined margin and its TreeSHAP
 contributions stay exact sums of the component boosters' `pred_contrib` outputs:
 
-- ``method="offset"`` (the default, unweighted; docs/need-learning.md has the figures): recalibrate the entry
-  margin on the visit rows, ``z0 = a + b * z_entry`` (weighted logistic regression), then boost
+- ``method="offset"`` (the default, unweighted; figures in docs/need-learning.md): recalibrate
+  the entry margin on the visit rows, ``z0 = a + b * z_entry`` (logistic regression), then boost
   a small LightGBM `f` on the visit rows with ``z0`` as LightGBM's `init_score`. Combined margin
   ``z = a + b * z_entry + f(x)``; contributions ``b * phi_entry + phi_visit``, bias
   ``a + b * bias_entry + bias_visit``.
@@ -176,9 +176,10 @@ def fit_need_model(
     are independent). `weighted` weighs rows by 1/selection_prob (a population-level fit);
     the default False fits the visits as they are: the list is chosen by a score of the same
     features, so P(hardship | x) is the same for listed and audited households and the weights
-    only add variance (measured: docs/need-learning.md, -0.02 to -0.03 need precision). `leaf_budget` caps the visit booster's total leaves
-    (explanation budget: leaves x 86 ns per household). Raises ValueError on bad shapes,
-    labels or probabilities, or an unknown method.
+    only add variance (measured: docs/need-learning.md, -0.02 to -0.05 need precision).
+    `leaf_budget` caps the visit booster's total leaves (explanation budget: leaves x 86 ns
+    per household). Raises ValueError on bad shapes, labels or probabilities, or an unknown
+    method.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
