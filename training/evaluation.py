@@ -22,7 +22,13 @@ import duckdb
 import pandas as pd
 
 from safetynet.pseudonym import pseudonymize
-from safetynet.training.pipeline import TRUTH_COLUMN, TRUTH_HARDSHIP_COLUMN, TRUTH_ONSET_COLUMN
+from safetynet.training.pipeline import (
+    TRUTH_COLUMN,
+    TRUTH_ELDERLY_ALONE_COLUMN,
+    TRUTH_HARDSHIP_COLUMN,
+    TRUTH_NEED_COLUMN,
+    TRUTH_ONSET_COLUMN,
+)
 
 TRUTH_FILE = "household_months.parquet"
 PROB_CANDIDATES = ("onset_prob_6m", "onset_prob", "truth_prob")
@@ -112,8 +118,6 @@ def attach_truth_outcomes(
         columns="period")
 
 
-TRUTH_NEED_COLUMN = "_truth_need"
-TRUTH_ELDERLY_ALONE_COLUMN = "_truth_elderly_living_alone"
 HOUSEHOLDS_FILE = "households.parquet"
 
 
