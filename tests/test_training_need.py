@@ -104,3 +104,39 @@ def test_without_need_truth_no_need_metrics():
     result = run(xor_table(n_entities=200, n_periods=12), spec(), config())
     assert not any("need_" in k for k in result.metrics)
     assert result.need_by_group is None
+
+
+def test_model_card_opens_with_need_and_logs_the_group_table(need_run, tmp_path):
+    import mlflow
+
+    from safetynet.config import Settings
+    from safetynet.model import configure
+    from safetynet.training.train import NEED_BY_GROUP_FILE, train_and_log
+    from tests.training_support import POLICY
+
+    frame, cfg, _ = need_run
+    settings = Settings(home=tmp_path / "home")
+    out = train_and_log(frame, spec(features=FEATURES, indicators=["ind_a", "ind_b"]), cfg,
+                        settings=settings, promotion=POLICY.promotion, model_name="need-test")
+    configure(settings)
+    local = tmp_path / "artifacts"
+    mlflow.artifacts.download_artifacts(run_id=out.run_id, dst_path=str(local))
+    card = (local / "model_card.md").read_text(encoding="utf-8")
+    sections = [line for line in card.splitlines() if line.startswith("## ")]
+    assert sections[0].startswith("## Need") and "in hardship" in card
+    assert f"| need precision@5pct | {out.result.metrics['test_need_precision_at_5pct']:.3f}" \
+        in card
+    table = pd.read_csv(local / NEED_BY_GROUP_FILE)
+    assert {"as_of", "ranking", "attribute", "group", "recall"} <= set(table.columns)
+    logged = mlflow.MlflowClient().get_run(out.run_id).data
+    assert "test_baseline_best_need_recall_at_5pct" in logged.metrics
+    assert logged.params["best_baseline"] == out.result.params["best_baseline"]
+
+
+def test_calibration_in_the_large_is_logged(need_run):
+    frame, _, result = need_run
+    m, fold = result.metrics, result.folds[-1]
+    assert m["test_mean_predicted"] == pytest.approx(result.test_frame["score"].mean())
+    valid = frame[(frame["month"] >= fold["valid_start"]) & (frame["month"] <= fold["valid_end"])]
+    assert len(valid) == fold["n_valid"]
+    assert m["test_calibration_base_rate"] == pytest.approx(valid["y"].mean())

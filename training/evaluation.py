@@ -12,6 +12,9 @@ compute oracle metrics (never as a feature):
 
 `attach_truth_outcomes` adds the true onset label and hardship state, for benchmarks that
 separate label noise from what the features can see (benchmarks/bench_oracle_gap.py).
+`attach_truth_need` adds unmet need and the household type, from which the pipeline's truth
+step computes the need metrics (`test_need_*`, training/need.py; docs/training.md). Column
+names: `pipeline.TRUTH_COLUMNS`, all reserved (never features).
 """
 
 from __future__ import annotations

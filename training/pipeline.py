@@ -376,6 +376,10 @@ def _evaluate_fold(
     gt = data.groups[fold.test] if data.groups is not None else None
     m = _eval(yt, prob, cfg, gt)
     m["roc_auc_raw"] = M.evaluate(yt, raw, ())["roc_auc"]
+    # calibration in the large: a gap between these two and base_rate is base-rate drift
+    # between the calibration slice and the test (docs/training.md, Calibration)
+    m["mean_predicted"] = float(prob.mean())
+    m["calibration_base_rate"] = float(y[fold.valid].mean())
     fm = M.prefixed(m, f"fold{i}_")
     best_base: dict[str, float] = {}
     fitted = []

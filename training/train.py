@@ -118,7 +118,8 @@ def write_artifacts(
     tf = result.test_frame
     y = tf[context["label_column"]].to_numpy(dtype=float)
     scores = {"model": tf["score"].to_numpy()}
-    plots.calibration_plot(tf["score"].to_numpy(), y, out / "plots" / "calibration.png")
+    plots.calibration_plot(tf["score"].to_numpy(), y, out / "plots" / "calibration.png",
+                           result.metrics.get("test_calibration_base_rate"))
     plots.pr_plot(y, scores, out / "plots" / "precision_recall.png")
     plots.precision_at_k_plot(y, scores, out / "plots" / "precision_at_k.png",
                               cfg.capacity_fraction)
