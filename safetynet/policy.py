@@ -92,6 +92,8 @@ class FairnessPolicy(_Section):
     min_group_positives: NonNegativeInt
     # attribute -> reference group; absent: the largest group of each attribute
     reference_groups: dict[str, str] | None = None
+    # need recall by group (simulated data, `train --truth`): training/need.py
+    need_audit_attributes: Annotated[Names, Field(min_length=1)]
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> FairnessPolicy:

@@ -31,7 +31,8 @@ def train(
     as_of: str = typer.Option(None, "--as-of", help="Build household features at these dates "
                               "(YYYY-MM-DD, comma-separated) instead of --features."),
     truth: Path = typer.Option(None, "--truth", help="Simulated data only: the simulator's "
-                               "output DIR (DIR/truth/) for oracle metrics."),
+                               "output DIR (DIR/truth/) for need metrics (households in unmet "
+                               "need the list reaches) and oracle diagnostics."),
     model_name: str = typer.Option(None, "--model-name", help="Registered model name (default: "
                                    "SAFETYNET_MODEL_NAME)."),
     trials: int = typer.Option(None, "--trials", help="Optuna trials (default: policy)."),
@@ -93,7 +94,10 @@ def train(
     cap = "5pct"
     typer.echo(f"registered {outcome.model_name} v{outcome.version} as challenger "
                f"(run {outcome.run_id}, {settings.tracking_uri})")
-    for key in (f"test_precision_at_{cap}", f"test_recall_at_{cap}", "test_roc_auc",
+    need = [f"{who}need_{what}" for who in ("test_", "test_baseline_best_")
+            for what in (f"precision_at_{cap}", f"recall_at_{cap}")]
+    need += sorted(k for k in m if k.startswith("test_need_recall_ratio_min_"))
+    for key in (*need, f"test_precision_at_{cap}", f"test_recall_at_{cap}", "test_roc_auc",
                 "test_average_precision", "test_brier", f"test_baseline_best_precision_at_{cap}",
                 f"test_oracle_precision_at_{cap}", f"test_efficiency_at_{cap}",
                 "explain_ms_per_row", f"test_unconstrained_precision_at_{cap}",

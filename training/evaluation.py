@@ -12,6 +12,9 @@ compute oracle metrics (never as a feature):
 
 `attach_truth_outcomes` adds the true onset label and hardship state, for benchmarks that
 separate label noise from what the features can see (benchmarks/bench_oracle_gap.py).
+`attach_truth_need` adds unmet need and the household type, from which the pipeline's truth
+step computes the need metrics (`test_need_*`, training/need.py; docs/training.md). Column
+names: `pipeline.TRUTH_COLUMNS`, all reserved (never features).
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ import duckdb
 import pandas as pd
 
 from safetynet.pseudonym import pseudonymize
-from safetynet.training.pipeline import TRUTH_COLUMN, TRUTH_HARDSHIP_COLUMN, TRUTH_ONSET_COLUMN
+from safetynet.training.pipeline import (
+    TRUTH_COLUMN,
+    TRUTH_ELDERLY_ALONE_COLUMN,
+    TRUTH_HARDSHIP_COLUMN,
+    TRUTH_NEED_COLUMN,
+    TRUTH_ONSET_COLUMN,
+)
 
 TRUTH_FILE = "household_months.parquet"
 PROB_CANDIDATES = ("onset_prob_6m", "onset_prob", "truth_prob")
@@ -112,8 +121,6 @@ def attach_truth_outcomes(
         columns="period")
 
 
-TRUTH_NEED_COLUMN = "_truth_need"
-TRUTH_ELDERLY_ALONE_COLUMN = "_truth_elderly_living_alone"
 HOUSEHOLDS_FILE = "households.parquet"
 
 

@@ -17,6 +17,7 @@ from safetynet.features.definitions import audit_attribute_names, model_feature_
 from safetynet.features.feature_store import FeatureStore
 from safetynet.features.indicators import compute_indicators
 from safetynet.policy import IndicatorsPolicy, LabelPolicy, Policy
+from safetynet.training.evaluation import attach_truth, attach_truth_need, attach_truth_outcomes
 from safetynet.training.labels import household_training_frame, indicator_columns
 from safetynet.training.pipeline import TableSpec
 
@@ -89,7 +90,9 @@ def load(
     truth_dir: Path | None = None,
     assistance: pd.DataFrame | None = None,
 ) -> HouseholdData:
-    """Build the onset-cohort training table with labels (and `_truth_prob` given truth)."""
+    """Build the onset-cohort training table with labels. With `truth_dir` (simulated data
+    only) it also carries the truth's evaluation columns (`pipeline.TRUTH_COLUMNS`: onset
+    probability, realised onset, hardship, unmet need, household type), never features."""
     store = FeatureStore(settings)
     features = with_indicator_flags(read_features(store, features_path, as_of), policy.indicators)
     assistance = store.assistance() if assistance is None else assistance
@@ -98,11 +101,10 @@ def load(
     frame = household_training_frame(features, assistance, label_cfg, snapshot)
     frame = with_feedback_labels(frame, settings, label_cfg.horizon_months)
     if truth_dir is not None:
-        from safetynet.training.evaluation import attach_truth, attach_truth_outcomes
-
         frame = attach_truth(frame, truth_dir, settings.secret())
         frame = attach_truth_outcomes(frame, truth_dir, settings.secret(),
                                       label_cfg.horizon_months)
+        frame = attach_truth_need(frame, truth_dir, settings.secret(), label_cfg.horizon_months)
     not_allowed = list(policy.training.not_allowed_features)
     audit = [c for c in audit_attribute_names() if c in frame.columns]
     names = [c for c in model_feature_names() if c in frame.columns and c not in not_allowed]

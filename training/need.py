@@ -25,6 +25,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 
 from safetynet.training.metrics import k_for_fraction, pct_label
+from safetynet.training.truth_columns import TRUTH_ELDERLY_ALONE_COLUMN
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.10)
 RATIO_FRACTION = 0.05
@@ -35,7 +36,7 @@ NEED_AUDIT_ATTRIBUTES: tuple[str, ...] = (
 )
 # where the frame lacks an attribute, the column that may stand in for it (evaluation only:
 # `training.evaluation.attach_truth_need` adds the simulator's household type under this name)
-ATTRIBUTE_FALLBACKS: Mapping[str, str] = {"elderly_living_alone": "_truth_elderly_living_alone"}
+ATTRIBUTE_FALLBACKS: Mapping[str, str] = {"elderly_living_alone": TRUTH_ELDERLY_ALONE_COLUMN}
 DETAIL_COLUMNS = ["attribute", "group", "n", "needy", "reached", "recall", "ratio_to_best",
                   "counted"]
 

@@ -29,7 +29,21 @@ from safetynet.policy import FairnessPolicy, Policy
 from safetynet.training import metrics as M
 from safetynet.training.baselines import BestSingleFeature, IndicatorCount, LogisticBaseline
 from safetynet.training.fairness import audit, flagged_at_capacity
-from safetynet.training.model import SearchConfig, fit_to_budget, search, train_booster
+from safetynet.training.model import (
+    SMALL_DATA_ROWS,
+    SearchConfig,
+    SearchResult,
+    explain_ms_per_row,
+    fit_to_budget,
+    search,
+    train_booster,
+)
+from safetynet.training.need import (
+    DETAIL_COLUMNS,
+    need_audit_groups,
+    need_metrics,
+    need_recall_by_group,
+)
 from safetynet.training.splits import (
     Fold,
     grouped_folds,
@@ -38,12 +52,18 @@ from safetynet.training.splits import (
     to_periods,
 )
 
-log = logging.getLogger(__name__)
+# the truth's column names (simulated data only), reserved: never model features; re-exported
+# for `training/evaluation.py`, which attaches them
+from safetynet.training.truth_columns import (
+    TRUTH_COLUMN,
+    TRUTH_COLUMNS,
+    TRUTH_ELDERLY_ALONE_COLUMN,  # noqa: F401
+    TRUTH_HARDSHIP_COLUMN,  # noqa: F401
+    TRUTH_NEED_COLUMN,
+    TRUTH_ONSET_COLUMN,
+)
 
-TRUTH_COLUMN = "_truth_prob"  # set only by training/evaluation.py on simulated data
-TRUTH_ONSET_COLUMN = "_truth_onset"  # the realised true onset (same origin)
-TRUTH_HARDSHIP_COLUMN = "_truth_in_hardship"
-TRUTH_COLUMNS = (TRUTH_COLUMN, TRUTH_ONSET_COLUMN, TRUTH_HARDSHIP_COLUMN)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +116,9 @@ class RunConfig:
     fairness: FairnessPolicy
     fold_search: bool = False  # earlier folds reuse the final fold's best parameters
     shap_rows: int = 2000
+    # isotonic keeps the raw order inside its steps (False: scikit-learn's flat steps, as
+    # before issue 12; benchmarks compare the two)
+    order_within_steps: bool = True
 
 
 @dataclass
@@ -121,6 +144,8 @@ class Result:
     # so challenger and champion are compared at the same data lag (docs/training.md)
     eval_booster: Any = None
     eval_calibrator: Calibrator | None = None
+    # simulated data only: need recall per (as-of month, ranking, attribute, group)
+    need_by_group: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -175,8 +200,6 @@ def fit_recipe(
 ) -> tuple[Any, Calibrator, float]:
     """The evaluated recipe on given rows: fit with early stopping on `valid`, cut to the
     explanation budget, calibrate on `valid`. Returns (booster, calibrator, explain ms/row)."""
-    from safetynet.training.model import SMALL_DATA_ROWS, explain_ms_per_row
-
     threads = 1 if len(fit) < SMALL_DATA_ROWS else cfg.search.num_threads
     b = train_booster({**params, "num_threads": threads}, X[fit], y[fit], X[valid], y[valid],
                       rounds, cfg.search.early_stopping_rounds, names)
@@ -184,7 +207,11 @@ def fit_recipe(
         b, ms = fit_to_budget(b, X[valid], cfg.search.explain_budget_ms)
     else:
         ms = explain_ms_per_row(b, X[valid])
-    return b, Calibrator.fit(b.predict(X[valid]), y[valid], cfg.calibration), ms
+    return b, _calibrate(b.predict(X[valid]), y[valid], cfg), ms
+
+
+def _calibrate(raw: np.ndarray, y: np.ndarray, cfg: RunConfig) -> Calibrator:
+    return Calibrator.fit(raw, y, cfg.calibration, order_within_steps=cfg.order_within_steps)
 
 
 def _folds(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> tuple[list[Fold], str]:
@@ -202,11 +229,11 @@ def _ap(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if 0 < y.sum() < len(y) else 0.0
 
 
-def _baselines(spec: TableSpec, names: list[str]) -> list[Any]:
+def _baselines(spec: TableSpec, indicators: Sequence[str]) -> list[Any]:
+    """The baselines of a run; the rules baseline only where the table has indicator columns."""
     out: list[Any] = []
-    inds = [c for c in spec.indicators if c in names]
-    if inds:
-        out.append(IndicatorCount(inds))
+    if indicators:
+        out.append(IndicatorCount(indicators))
     out.append(BestSingleFeature())
     out.append(LogisticBaseline(spec.pmt_features))
     return out
@@ -218,242 +245,490 @@ def _eval(
     return M.evaluate(y, score, cfg.fractions, groups, cfg.k_per_group, prob=prob)
 
 
-def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
-    """Fit and evaluate on every fold; the last fold's model is the candidate."""
-    t_start = time.perf_counter()
+# --- the steps of `run`, in order; each returns its metrics and what later steps need ------
+@dataclass
+class Prepared:
+    """The table as arrays and its folds (the final fold is the evaluated candidate).
+
+    `X` (n, features) float32 holds the model features `names`; `X_indicators` (n, k) the
+    indicator columns the rules baseline counts, which need not be model features (the
+    household table's `ind_*` flags are not)."""
+
+    frame: pd.DataFrame
+    spec: TableSpec
+    names: list[str]
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None
+    folds: list[Fold]
+    split: str
+    is_date: bool
+    indicators: list[str]
+    X_indicators: np.ndarray
+
+    @property
+    def final(self) -> Fold:
+        return self.folds[-1]
+
+    def baseline_inputs(self, base: Any) -> tuple[np.ndarray, list[str]]:
+        """(matrix, column names) a baseline is fitted and scored on."""
+        if isinstance(base, IndicatorCount):
+            return self.X_indicators, self.indicators
+        return self.X, self.names
+
+
+def prepare(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Prepared:
+    """Check the table, pick the features, build the arrays and the folds. Raises ValueError
+    for a table that cannot be trained on (see `_check_table`)."""
     _check_table(frame, spec)
     names = spec.feature_columns(frame)
     if not names:
         raise ValueError("the table has no numeric feature columns")
-    X = frame[names].to_numpy(dtype=np.float32, na_value=np.nan)
-    y = frame[spec.label].to_numpy(dtype=np.float64)
-    groups = frame[spec.group].astype(str).to_numpy() if spec.group else None
-    truth = frame[TRUTH_COLUMN].to_numpy(dtype=np.float64) if TRUTH_COLUMN in frame else None
-    onset = (frame[TRUTH_ONSET_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
-             if TRUTH_ONSET_COLUMN in frame else None)
+    indicators = [c for c in spec.indicators if c in frame.columns
+                  and (pd.api.types.is_numeric_dtype(frame[c])
+                       or pd.api.types.is_bool_dtype(frame[c]))]
     folds, split = _folds(frame, spec, cfg)
-    is_date = bool(spec.time) and not pd.api.types.is_integer_dtype(frame[spec.time])
-    metrics: dict[str, float] = {}
-    fold_info: list[dict[str, Any]] = []
+    return Prepared(
+        frame=frame,
+        spec=spec,
+        names=names,
+        X=frame[names].to_numpy(dtype=np.float32, na_value=np.nan),
+        y=frame[spec.label].to_numpy(dtype=np.float64),
+        groups=frame[spec.group].astype(str).to_numpy() if spec.group else None,
+        folds=folds,
+        split=split,
+        is_date=bool(spec.time) and not pd.api.types.is_integer_dtype(frame[spec.time]),
+        indicators=indicators,
+        X_indicators=frame[indicators].to_numpy(dtype=np.float32, na_value=np.nan),
+    )
+
+
+@dataclass
+class Searched:
+    """The search winner (`booster` already cut to the explanation budget) and, when asked
+    for, the unconstrained search that prices the budget."""
+
+    best: SearchResult
+    booster: Any
+    unconstrained: SearchResult | None
+    metrics: dict[str, float]
+    timings: dict[str, float]
+
+
+def search_step(data: Prepared, cfg: RunConfig) -> Searched:
+    """Search on the final fold (fit / valid), budgeted and optionally unconstrained.
+    Metrics: eval_explain_ms_per_row, eval_n_trees, search_valid_average_precision."""
+    final, X, y = data.final, data.X, data.y
     timings: dict[str, float] = {}
-
-    def score_fn(yv: np.ndarray, pv: np.ndarray) -> float:
-        return _ap(yv, pv)
-
-    final = folds[-1]
-    # 1. search on the final fold (the candidate), budgeted and optionally unconstrained
     t0 = time.perf_counter()
     res = search(X[final.fit], y[final.fit], X[final.valid], y[final.valid], cfg.search,
-                 score_fn, names)
+                 _ap, data.names)
     timings["search_seconds"] = time.perf_counter() - t0
     booster = res.booster
-    explain_ms = float("nan")
     if cfg.search.explain_budget_ms is not None:
         booster, explain_ms = fit_to_budget(booster, X[final.test], cfg.search.explain_budget_ms)
     else:
-        from safetynet.training.model import explain_ms_per_row
-
         explain_ms = explain_ms_per_row(booster, X[final.test])
-    metrics["eval_explain_ms_per_row"] = explain_ms
-    metrics["eval_n_trees"] = float(booster.num_trees())
-    metrics["search_valid_average_precision"] = res.valid_score
-
+    metrics = {"eval_explain_ms_per_row": explain_ms,
+               "eval_n_trees": float(booster.num_trees()),
+               "search_valid_average_precision": res.valid_score}
     unconstrained = None
     if cfg.compare_unconstrained and cfg.search.explain_budget_ms is not None:
         t0 = time.perf_counter()
         ucfg = SearchConfig(**{**cfg.search.__dict__, "explain_budget_ms": None})
         unconstrained = search(X[final.fit], y[final.fit], X[final.valid], y[final.valid], ucfg,
-                               score_fn, names)
+                               _ap, data.names)
         timings["unconstrained_search_seconds"] = time.perf_counter() - t0
+    return Searched(res, booster, unconstrained, metrics, timings)
 
-    # 2. every fold: model (final params), calibration on valid, baselines, metrics
-    from safetynet.training.model import explain_ms_per_row
 
-    final_out: dict[str, Any] = {}
-    baseline_desc: dict[str, str] = {}
-    for i, fold in enumerate(folds):
-        is_final = fold is final
+@dataclass
+class FinalFold:
+    """The evaluated model on the final test: its calibrator, calibrated and raw scores,
+    unprefixed metrics, best baseline value per precision cut and the fitted baselines."""
+
+    calibrator: Calibrator
+    prob: np.ndarray
+    raw: np.ndarray
+    metrics: dict[str, float]
+    best: dict[str, float]
+    baselines: list[Any]
+
+
+@dataclass
+class FoldEvaluation:
+    metrics: dict[str, float]
+    folds: list[dict[str, Any]]  # one description per fold (periods as YYYY-MM for dates)
+    final: FinalFold
+    baselines: dict[str, str]  # name -> description, as fitted on the final fold
+
+
+def _evaluate_fold(
+    data: Prepared, cfg: RunConfig, i: int, fold: Fold, booster: Any
+) -> tuple[dict[str, float], FinalFold]:
+    """Calibrate `booster` on the fold's valid rows, score its test rows beside the baselines
+    fitted on its fit rows. Returns (fold{i}_* metrics, the fold's final-test view)."""
+    X, y = data.X, data.y
+    cal = _calibrate(booster.predict(X[fold.valid]), y[fold.valid], cfg)
+    raw = booster.predict(X[fold.test])
+    prob = cal.transform(raw)
+    yt = y[fold.test]
+    gt = data.groups[fold.test] if data.groups is not None else None
+    m = _eval(yt, prob, cfg, gt)
+    m["roc_auc_raw"] = M.evaluate(yt, raw, ())["roc_auc"]
+    # calibration in the large: a gap between these two and base_rate is base-rate drift
+    # between the calibration slice and the test (docs/training.md, Calibration)
+    m["mean_predicted"] = float(prob.mean())
+    m["calibration_base_rate"] = float(y[fold.valid].mean())
+    fm = M.prefixed(m, f"fold{i}_")
+    best_base: dict[str, float] = {}
+    fitted = []
+    for base in _baselines(data.spec, data.indicators):
+        Xb, nb = data.baseline_inputs(base)
+        try:
+            base.fit(Xb[fold.fit], y[fold.fit], nb)
+        except ValueError as exc:
+            log.warning("baseline %s skipped: %s", base.name, exc)
+            continue
+        fitted.append(base)
+        bm = _eval(yt, base.score(Xb[fold.test]), cfg, gt)
+        bm.pop("brier", None)
+        fm.update(M.prefixed(bm, f"fold{i}_baseline_{base.name}_"))
+        for f in cfg.fractions:
+            key = f"precision_at_{M.pct_label(f)}"
+            best_base[key] = max(best_base.get(key, -1.0), bm[key])
+    for key, val in best_base.items():
+        fm[f"fold{i}_baseline_best_{key}"] = val
+    fm[f"fold{i}_fit_rows"] = float(len(fold.fit))
+    return fm, FinalFold(cal, prob, raw, m, best_base, fitted)
+
+
+def evaluate_folds(data: Prepared, cfg: RunConfig, searched: Searched) -> FoldEvaluation:
+    """Every fold: the model (earlier folds refit with the winner's parameters), calibration
+    on valid, baselines, metrics (`fold{i}_*`); the final fold's become `test_*`, with
+    `test_baseline_best_*` and `test_lift_over_baseline_*`."""
+    metrics: dict[str, float] = {}
+    fold_info: list[dict[str, Any]] = []
+    res = searched.best
+    final_view: FinalFold | None = None
+    for i, fold in enumerate(data.folds):
+        is_final = fold is data.final
         if is_final:
-            b = booster
+            b = searched.booster
         else:
-            b = train_booster(res.params, X[fold.fit], y[fold.fit], X[fold.valid], y[fold.valid],
+            b = train_booster(res.params, data.X[fold.fit], data.y[fold.fit],
+                              data.X[fold.valid], data.y[fold.valid],
                               res.rounds or cfg.search.max_rounds,
-                              cfg.search.early_stopping_rounds, names)
-        cal = Calibrator.fit(b.predict(X[fold.valid]), y[fold.valid], cfg.calibration)
-        raw = b.predict(X[fold.test])
-        prob = cal.transform(raw)
-        yt = y[fold.test]
-        gt = groups[fold.test] if groups is not None else None
-        m = _eval(yt, prob, cfg, gt)
-        m["roc_auc_raw"] = M.evaluate(yt, raw, ())["roc_auc"]
-        fm = M.prefixed(m, f"fold{i}_")
-        best_base: dict[str, float] = {}
-        fitted_baselines = []
-        for base in _baselines(spec, names):
-            try:
-                base.fit(X[fold.fit], y[fold.fit], names)
-            except ValueError as exc:
-                log.warning("baseline %s skipped: %s", base.name, exc)
-                continue
-            fitted_baselines.append(base)
-            bm = _eval(yt, base.score(X[fold.test]), cfg, gt)
-            bm.pop("brier", None)
-            fm.update(M.prefixed(bm, f"fold{i}_baseline_{base.name}_"))
-            for f in cfg.fractions:
-                key = f"precision_at_{M.pct_label(f)}"
-                best_base[key] = max(best_base.get(key, -1.0), bm[key])
-            if is_final:
-                baseline_desc[base.name] = _describe(base)
-        for key, val in best_base.items():
-            fm[f"fold{i}_baseline_best_{key}"] = val
-        fm[f"fold{i}_fit_rows"] = float(len(fold.fit))
+                              cfg.search.early_stopping_rounds, data.names)
+        fm, view = _evaluate_fold(data, cfg, i, fold, b)
         metrics.update(fm)
         info = dict(fold.info)
-        if split == "temporal" and is_date:  # months as YYYY-MM for people
+        if data.split == "temporal" and data.is_date:  # months as YYYY-MM for people
             info = {k: period_label(v, True) if k.endswith(("_start", "_end")) else v
                     for k, v in info.items()}
         fold_info.append({"fold": i, **info, "n_fit": len(fold.fit),
                           "n_valid": len(fold.valid), "n_test": len(fold.test)})
         if is_final:
-            final_out = {"cal": cal, "prob": prob, "raw": raw, "metrics": m, "best": best_base,
-                         "baselines": fitted_baselines}
-    metrics.update(M.prefixed(final_out["metrics"], "test_"))
-    for key, val in final_out["best"].items():
+            final_view = view
+    assert final_view is not None
+    metrics.update(M.prefixed(final_view.metrics, "test_"))
+    for key, val in final_view.best.items():
         metrics[f"test_baseline_best_{key}"] = val
         metrics[f"test_lift_over_baseline_{key.removeprefix('precision_')}"] = (
-            final_out["metrics"][key] / val if val > 0 else float("nan")
+            final_view.metrics[key] / val if val > 0 else float("nan")
         )
-    for key in [k for k in metrics if k.startswith(f"fold{len(folds) - 1}_baseline_")]:
+    last = len(data.folds) - 1
+    for key in [k for k in metrics if k.startswith(f"fold{last}_baseline_")]:
         metrics["test_" + key.split("_", 1)[1]] = metrics[key]
+    descriptions = {b.name: _describe(b) for b in final_view.baselines}
+    return FoldEvaluation(metrics, fold_info, final_view, descriptions)
 
-    # 3. what the explanation budget costs
+
+def explanation_budget_cost(
+    data: Prepared, cfg: RunConfig, searched: Searched, final: FinalFold
+) -> dict[str, float]:
+    """What the explanation budget costs at capacity: the unconstrained search's model,
+    calibrated the same way, on the same test (empty without an unconstrained search)."""
+    if searched.unconstrained is None:
+        return {}
+    fold, X, y = data.final, data.X, data.y
     cap = f"precision_at_{M.pct_label(cfg.capacity_fraction)}"
-    if unconstrained is not None:
-        ub = unconstrained.booster
-        ucal = Calibrator.fit(ub.predict(X[final.valid]), y[final.valid], cfg.calibration)
-        um = _eval(y[final.test], ucal.transform(ub.predict(X[final.test])), cfg, None)
-        metrics[f"test_unconstrained_{cap}"] = um[cap]
-        metrics["test_unconstrained_average_precision"] = um["average_precision"]
-        metrics["unconstrained_explain_ms_per_row"] = explain_ms_per_row(ub, X[final.test])
-        metrics["unconstrained_n_trees"] = float(ub.num_trees())
-        metrics[f"explain_budget_cost_{cap}"] = um[cap] - final_out["metrics"][cap]
+    ub = searched.unconstrained.booster
+    ucal = _calibrate(ub.predict(X[fold.valid]), y[fold.valid], cfg)
+    um = _eval(y[fold.test], ucal.transform(ub.predict(X[fold.test])), cfg, None)
+    return {
+        f"test_unconstrained_{cap}": um[cap],
+        "test_unconstrained_average_precision": um["average_precision"],
+        "unconstrained_explain_ms_per_row": explain_ms_per_row(ub, X[fold.test]),
+        "unconstrained_n_trees": float(ub.num_trees()),
+        f"explain_budget_cost_{cap}": um[cap] - final.metrics[cap],
+    }
 
-    # 4. oracle (simulated data only): rows with a truth value; model measured on the same rows
-    yt = y[final.test]
-    if truth is not None:
-        have = np.isfinite(truth[final.test])
-        metrics["test_truth_coverage"] = float(have.mean())
-        if have.sum() > 0 and 0 < yt[have].sum() < have.sum():
-            tt, yo, po = truth[final.test][have], yt[have], final_out["prob"][have]
-            om = _eval(yo, tt, cfg, None)
-            mm = _eval(yo, po, cfg, None)
-            for f in cfg.fractions:
-                lab = M.pct_label(f)
-                o = om[f"precision_at_{lab}"]
-                metrics[f"test_oracle_precision_at_{lab}"] = o
-                metrics[f"test_efficiency_at_{lab}"] = (
-                    mm[f"precision_at_{lab}"] / o if o > 0 else float("nan")
-                )
-                model_top = flagged_at_capacity(po, f, cfg.search.seed)
-                oracle_top = flagged_at_capacity(tt, f, cfg.search.seed)
-                tp_model, tp_oracle = float(tt[model_top].mean()), float(tt[oracle_top].mean())
-                metrics[f"test_truth_precision_at_{lab}"] = tp_model
-                metrics[f"test_oracle_truth_precision_at_{lab}"] = tp_oracle
-                metrics[f"test_truth_efficiency_at_{lab}"] = (
-                    tp_model / tp_oracle if tp_oracle > 0 else float("nan")
-                )
-            metrics["test_oracle_roc_auc"] = om["roc_auc"]
-        if onset is not None:
-            metrics.update(_onset_metrics(onset[final.test], truth[final.test],
-                                          final_out["prob"], cfg))
 
-    # 5. fairness at the outreach threshold on the final test
-    test_frame = frame.iloc[final.test][
-        [c for c in dict.fromkeys([spec.entity, spec.time, spec.label, spec.group, *spec.audit])
-         if c]
-    ].reset_index(drop=True)
-    test_frame["score"] = final_out["prob"]
-    test_frame["raw_score"] = final_out["raw"]
-    flagged = flagged_at_capacity(final_out["prob"], cfg.capacity_fraction, cfg.search.seed)
+def best_baseline(evaluation: FoldEvaluation, cfg: RunConfig) -> Any | None:
+    """The fitted baseline with the best observed precision at capacity on the final test
+    (the status quo the model is compared with), or None when no baseline could be fitted."""
+    key = f"precision_at_{M.pct_label(cfg.capacity_fraction)}"
+    bases = evaluation.final.baselines
+    if not bases:
+        return None
+    return max(bases, key=lambda b: evaluation.metrics.get(f"test_baseline_{b.name}_{key}", -1.0))
+
+
+def oracle_metrics(data: Prepared, cfg: RunConfig, final: FinalFold) -> dict[str, float]:
+    """Simulated data only (`TRUTH_COLUMN` present): the oracle ranks by the true onset
+    probability; model and oracle are measured on the same test rows with a truth value.
+    Diagnostics of the onset label (docs/training.md); empty without truth."""
+    if TRUTH_COLUMN not in data.frame:
+        return {}
+    test = data.final.test
+    truth = data.frame[TRUTH_COLUMN].to_numpy(dtype=np.float64)[test]
+    yt = data.y[test]
+    metrics: dict[str, float] = {}
+    have = np.isfinite(truth)
+    metrics["test_truth_coverage"] = float(have.mean())
+    if have.sum() > 0 and 0 < yt[have].sum() < have.sum():
+        tt, yo, po = truth[have], yt[have], final.prob[have]
+        om = _eval(yo, tt, cfg, None)
+        mm = _eval(yo, po, cfg, None)
+        for f in cfg.fractions:
+            lab = M.pct_label(f)
+            o = om[f"precision_at_{lab}"]
+            metrics[f"test_oracle_precision_at_{lab}"] = o
+            metrics[f"test_efficiency_at_{lab}"] = (
+                mm[f"precision_at_{lab}"] / o if o > 0 else float("nan")
+            )
+            model_top = flagged_at_capacity(po, f, cfg.search.seed)
+            oracle_top = flagged_at_capacity(tt, f, cfg.search.seed)
+            tp_model, tp_oracle = float(tt[model_top].mean()), float(tt[oracle_top].mean())
+            metrics[f"test_truth_precision_at_{lab}"] = tp_model
+            metrics[f"test_oracle_truth_precision_at_{lab}"] = tp_oracle
+            metrics[f"test_truth_efficiency_at_{lab}"] = (
+                tp_model / tp_oracle if tp_oracle > 0 else float("nan")
+            )
+        metrics["test_oracle_roc_auc"] = om["roc_auc"]
+    if TRUTH_ONSET_COLUMN in data.frame:
+        onset = data.frame[TRUTH_ONSET_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)
+        metrics.update(_onset_metrics(onset[test], truth, final.prob, cfg))
+    return metrics
+
+
+@dataclass
+class NeedEvaluation:
+    metrics: dict[str, float]
+    by_group: pd.DataFrame  # NEED_GROUP_COLUMNS: per as-of month, ranking, attribute, group
+
+
+NEED_GROUP_COLUMNS = ["as_of", "ranking", *DETAIL_COLUMNS]
+
+
+def need_evaluation(
+    data: Prepared, cfg: RunConfig, final: FinalFold, baseline: Any | None
+) -> NeedEvaluation | None:
+    """Simulated data only (`TRUTH_NEED_COLUMN` present): who of the households in unmet need
+    do the model's list, the best baseline's and the onset oracle's reach
+    (`training/need.py`)?
+
+    One ranking per as-of month of the final test (a list is drawn per month), then each
+    figure is averaged over the months (`test_need_months` of them). Keys:
+    `test_need_*` (model), `test_baseline_best_need_*`, `test_oracle_need_*` (ranked by the
+    true onset probability, where attached). Audited attributes: policy
+    `[fairness] need_audit_attributes`; the ratio needs `min_group_positives` households in
+    need per group. None without the truth's need column."""
+    if TRUTH_NEED_COLUMN not in data.frame:
+        return None
+    test = data.frame.iloc[data.final.test].reset_index(drop=True)
+    attributes = list(cfg.fairness.need_audit_attributes)
+    groups = need_audit_groups(test, attributes)
+    need = test[TRUTH_NEED_COLUMN]
+    rankings = {"model": ("test_", final.prob)}
+    if baseline is not None:
+        Xb, _ = data.baseline_inputs(baseline)
+        rankings["baseline_best"] = ("test_baseline_best_",
+                                     baseline.score(Xb[data.final.test]))
+    if TRUTH_COLUMN in test:
+        truth = test[TRUTH_COLUMN].to_numpy(dtype=np.float64)
+        rankings["oracle"] = ("test_oracle_", np.nan_to_num(truth, nan=-1.0))
+    months = (test[data.spec.time].astype(str) if data.spec.time
+              else pd.Series("all", index=test.index))
+    per_month: dict[str, list[dict[str, float]]] = {name: [] for name in rankings}
+    tables = []
+    for month, idx in months.groupby(months, sort=True).groups.items():
+        rows = np.asarray(idx)
+        if need.iloc[rows].notna().sum() == 0:
+            continue
+        for name, (prefix, score) in rankings.items():
+            per_month[name].append(need_metrics(
+                score[rows], need.iloc[rows], groups.iloc[rows], cfg.fractions, attributes,
+                cfg.capacity_fraction, cfg.fairness.min_group_positives, prefix))
+            if name != "oracle":
+                table = need_recall_by_group(score[rows], need.iloc[rows], groups.iloc[rows],
+                                             cfg.capacity_fraction,
+                                             cfg.fairness.min_group_positives)
+                tables.append(table.assign(as_of=month, ranking=name))
+    metrics: dict[str, float] = {}
+    for values in per_month.values():
+        for key in dict.fromkeys(k for m in values for k in m):
+            vals = np.array([m.get(key, np.nan) for m in values], dtype=np.float64)
+            metrics[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    metrics["test_need_months"] = float(len(per_month["model"]))
+    by_group = (pd.concat(tables, ignore_index=True)[NEED_GROUP_COLUMNS] if tables
+                else pd.DataFrame(columns=NEED_GROUP_COLUMNS))
+    return NeedEvaluation(metrics, by_group)
+
+
+@dataclass
+class Fairness:
+    metrics: dict[str, float]
+    table: pd.DataFrame  # training/fairness.py `audit` of the model
+    test_frame: pd.DataFrame  # entity/time/label/audit/score/flagged of the final test rows
+
+
+def fairness_step(
+    data: Prepared, cfg: RunConfig, final: FinalFold, baseline: Any | None
+) -> Fairness:
+    """Fairness at the outreach threshold on the final test, of the model and of the best
+    baseline (the status quo: with no champion yet, the "no_worse" promotion gate asks the
+    model to be no less fair than it). Metrics: fairness_groups_failing,
+    fairness_groups_flagged, baseline_fairness_groups_failing."""
+    spec, test = data.spec, data.final.test
+    yt = data.y[test]
+    cols = [c for c in dict.fromkeys([spec.entity, spec.time, spec.label, spec.group,
+                                      *spec.audit]) if c]
+    test_frame = data.frame.iloc[test][cols].reset_index(drop=True)
+    test_frame["score"] = final.prob
+    test_frame["raw_score"] = final.raw
+    flagged = flagged_at_capacity(final.prob, cfg.capacity_fraction, cfg.search.seed)
     test_frame["flagged"] = flagged
     audit_cols = [c for c in dict.fromkeys([*spec.audit, spec.group]) if c]
     fair = audit(yt, flagged, test_frame[audit_cols], cfg.fairness)
-    metrics["fairness_groups_failing"] = float(fair["fails_gate"].sum()) if len(fair) else 0.0
-    metrics["fairness_groups_flagged"] = (
-        float((fair["flags"] != "").sum()) if len(fair) else 0.0
-    )
-    # The status quo's fairness: the best baseline audited the same way. With no champion
-    # yet, the "no_worse" promotion gate asks the model to be no less fair than this.
-    key = f"precision_at_{M.pct_label(cfg.capacity_fraction)}"
-    bases = final_out["baselines"]
-    if bases:
-        best = max(bases, key=lambda b: metrics.get(f"test_baseline_{b.name}_{key}", -1.0))
-        b_flag = flagged_at_capacity(best.score(X[final.test]), cfg.capacity_fraction,
+    metrics = {
+        "fairness_groups_failing": float(fair["fails_gate"].sum()) if len(fair) else 0.0,
+        "fairness_groups_flagged": float((fair["flags"] != "").sum()) if len(fair) else 0.0,
+    }
+    if baseline is not None:
+        Xb, _ = data.baseline_inputs(baseline)
+        b_flag = flagged_at_capacity(baseline.score(Xb[test]), cfg.capacity_fraction,
                                      cfg.search.seed)
         b_fair = audit(yt, b_flag, test_frame[audit_cols], cfg.fairness)
         metrics["baseline_fairness_groups_failing"] = (
             float(b_fair["fails_gate"].sum()) if len(b_fair) else 0.0
         )
+    return Fairness(metrics, fair, test_frame)
 
-    # 6. the registered model: the evaluated recipe refitted on the latest labels. Nothing
-    # above depends on it, so every test_*/fold*/fairness metric is the evaluated model's.
-    calibrator, final_booster = final_out["cal"], booster
-    refit_info: dict[str, Any] = {"refit": False}
+
+@dataclass
+class Registered:
+    """The model to register: booster, calibrator, explanation cost and what it was fit on."""
+
+    booster: Any
+    calibrator: Calibrator
+    explain_ms: float
+    info: dict[str, Any]
+    metrics: dict[str, float]
+    timings: dict[str, float]
+
+
+def refit_step(
+    data: Prepared, cfg: RunConfig, searched: Searched, final: FinalFold
+) -> Registered:
+    """The registered model: the evaluated recipe refitted on the latest labels
+    (`refit_slices`, `fit_recipe`), or the evaluated model itself when `cfg.refit` is off.
+    Nothing else depends on it, so every test_*/fold*/fairness metric is the evaluated
+    model's. Metrics: refit_*, explain_ms_per_row, n_trees."""
+    booster, calibrator = searched.booster, final.calibrator
+    explain_ms = searched.metrics["eval_explain_ms_per_row"]
+    info: dict[str, Any] = {"refit": False}
+    metrics: dict[str, float] = {}
+    timings: dict[str, float] = {}
     if cfg.refit:
+        res = searched.best
         t0 = time.perf_counter()
-        rs = refit_slices(frame, spec, cfg)
+        rs = refit_slices(data.frame, data.spec, cfg)
         booster, calibrator, explain_ms = fit_recipe(
-            res.params, res.rounds or cfg.search.max_rounds, X, y, rs.fit, rs.calibration, cfg,
-            names)
+            res.params, res.rounds or cfg.search.max_rounds, data.X, data.y, rs.fit,
+            rs.calibration, cfg, data.names)
         timings["refit_seconds"] = time.perf_counter() - t0
-        refit_info = {"refit": True, "refit_rows": len(rs.fit),
-                      "refit_calibration_rows": len(rs.calibration)}
-        if split == "temporal":
-            fmt = (lambda v: period_label(v, True)) if is_date else str
-            refit_info.update(refit_max_as_of=fmt(rs.info["fit_end"]),
-                              refit_calibration=f"{fmt(rs.info['calibration_start'])}.."
-                                                f"{fmt(rs.info['calibration_end'])}")
+        info = {"refit": True, "refit_rows": len(rs.fit),
+                "refit_calibration_rows": len(rs.calibration)}
+        if data.split == "temporal":
+            fmt = (lambda v: period_label(v, True)) if data.is_date else str
+            info.update(refit_max_as_of=fmt(rs.info["fit_end"]),
+                        refit_calibration=f"{fmt(rs.info['calibration_start'])}.."
+                                          f"{fmt(rs.info['calibration_end'])}")
             metrics["refit_periods_after_fold_fit"] = float(
-                rs.info["fit_end"] - final.info["fit_end"])
+                rs.info["fit_end"] - data.final.info["fit_end"])
         metrics["refit_rows"] = float(len(rs.fit))
         metrics["refit_calibration_rows"] = float(len(rs.calibration))
-        metrics["refit_positives"] = float(y[rs.fit].sum())
+        metrics["refit_positives"] = float(data.y[rs.fit].sum())
     metrics["explain_ms_per_row"] = explain_ms
     metrics["n_trees"] = float(booster.num_trees())
+    return Registered(booster, calibrator, explain_ms, info, metrics, timings)
 
-    # 7. SHAP sample for the beeswarm (LightGBM's own TreeSHAP) of the registered model
+
+def shap_sample(data: Prepared, cfg: RunConfig, booster: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(X rows, TreeSHAP contributions) of up to `cfg.shap_rows` seeded final-test rows for
+    the beeswarm, from LightGBM's own `pred_contrib` on the registered model."""
     rng = np.random.default_rng(cfg.search.seed)
-    pick = rng.choice(len(final.test), min(cfg.shap_rows, len(final.test)), replace=False)
-    Xs = X[final.test][pick]
-    contrib = booster.predict(Xs, pred_contrib=True)
-    timings["total_seconds"] = time.perf_counter() - t_start
+    test = data.final.test
+    pick = rng.choice(len(test), min(cfg.shap_rows, len(test)), replace=False)
+    Xs = data.X[test][pick]
+    return Xs, booster.predict(Xs, pred_contrib=True)
+
+
+def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
+    """Fit and evaluate on every fold; the last fold's model is the candidate, refitted on
+    the latest labels for registration (`cfg.refit`)."""
+    t_start = time.perf_counter()
+    data = prepare(frame, spec, cfg)
+    searched = search_step(data, cfg)
+    evaluation = evaluate_folds(data, cfg, searched)
+    final = evaluation.final
+    baseline = best_baseline(evaluation, cfg)
+    metrics = {**searched.metrics, **evaluation.metrics}
+    metrics.update(explanation_budget_cost(data, cfg, searched, final))
+    metrics.update(oracle_metrics(data, cfg, final))
+    need = need_evaluation(data, cfg, final, baseline)
+    if need is not None:
+        metrics.update(need.metrics)
+    fairness = fairness_step(data, cfg, final, baseline)
+    metrics.update(fairness.metrics)
+    registered = refit_step(data, cfg, searched, final)
+    metrics.update(registered.metrics)
+    sample = shap_sample(data, cfg, registered.booster)
+    timings = {**searched.timings, **registered.timings,
+               "total_seconds": time.perf_counter() - t_start}
     metrics.update({f"time_{k}": v for k, v in timings.items()})
+    res, booster = searched.best, registered.booster
+    unconstrained = searched.unconstrained
     return Result(
         metrics=metrics,
-        params={**res.params, "n_trees": booster.num_trees(), "split": split,
-                "calibration": calibrator.method, "n_features": len(names),
-                "rounds_cap": res.rounds, **refit_info,
+        params={**res.params, "n_trees": booster.num_trees(), "split": data.split,
+                "calibration": registered.calibrator.method, "n_features": len(data.names),
+                "rounds_cap": res.rounds, **registered.info,
                 "search_trials": cfg.search.n_trials, "search_seed": cfg.search.seed,
                 "explain_budget_ms": cfg.search.explain_budget_ms, "horizon": cfg.horizon,
-                "capacity_fraction": cfg.capacity_fraction},
+                "capacity_fraction": cfg.capacity_fraction,
+                **({"best_baseline": baseline.name} if baseline is not None else {})},
         booster=booster,
-        calibrator=calibrator,
-        features=names,
-        fairness=fair,
-        folds=fold_info,
-        test_frame=test_frame,
-        shap_sample=(Xs, contrib),
+        calibrator=registered.calibrator,
+        features=data.names,
+        fairness=fairness.table,
+        folds=evaluation.folds,
+        test_frame=fairness.test_frame,
+        shap_sample=sample,
         trials=res.trials + ([{"unconstrained": True, **t} for t in unconstrained.trials]
                              if unconstrained else []),
-        baselines=baseline_desc,
-        split=split,
-        label_positive_rate=float(y.mean()),
+        baselines=evaluation.baselines,
+        split=data.split,
+        label_positive_rate=float(data.y.mean()),
         timings=timings,
-        input_example=X[final.test][:5],
-        test_index=final.test,
-        refit=refit_info,
-        eval_booster=final_booster,
-        eval_calibrator=final_out["cal"],
+        input_example=data.X[data.final.test][:5],
+        test_index=data.final.test,
+        refit=registered.info,
+        eval_booster=searched.booster,
+        eval_calibrator=final.calibrator,
+        need_by_group=need.by_group if need is not None else None,
     )
 
 

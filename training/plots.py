@@ -31,13 +31,21 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def calibration_plot(prob: np.ndarray, y: np.ndarray, path: Path) -> Path:
+def calibration_plot(
+    prob: np.ndarray, y: np.ndarray, path: Path, calibration_rate: float | None = None
+) -> Path:
+    """Reliability deciles of the test; the note compares the mean prediction with the test's
+    observed rate and (given) the calibration slice's rate, whose gap is base-rate drift."""
     mean_p, rate, _ = reliability_curve(prob, y, n_bins=10)
     fig, ax = plt.subplots(figsize=(5, 5))
     top = max(float(np.max(mean_p, initial=0)), float(np.max(rate, initial=0)), 0.05)
     ax.plot([0, top], [0, top], "--", color="grey", label="perfect")
     ax.plot(mean_p, rate, "o-", label="model (deciles)")
     ax.set(xlabel="predicted probability", ylabel="observed rate", title="Calibration (test)")
+    note = f"mean predicted {np.mean(prob):.4f}\nobserved rate {np.mean(y):.4f}"
+    if calibration_rate is not None:
+        note += f"\ncalibration slice rate {calibration_rate:.4f}"
+    ax.text(0.97, 0.03, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8)
     ax.legend()
     return _save(fig, path)
 

@@ -21,11 +21,13 @@ from safetynet.policy import PromotionPolicy
 from safetynet.training import metrics as M
 from safetynet.training import plots
 from safetynet.training.fairness import audit, flagged_at_capacity, gate_failures
-from safetynet.training.model_card import render
+from safetynet.training.model_card import need_group_rows, render
 from safetynet.training.pipeline import Result, RunConfig, TableSpec, run
 from safetynet.training.promote import COMPARED_TAG, Decision
 
 log = logging.getLogger(__name__)
+
+NEED_BY_GROUP_FILE = "need_recall_by_group.csv"  # simulated data only (`--truth`)
 
 
 @dataclass
@@ -116,7 +118,8 @@ def write_artifacts(
     tf = result.test_frame
     y = tf[context["label_column"]].to_numpy(dtype=float)
     scores = {"model": tf["score"].to_numpy()}
-    plots.calibration_plot(tf["score"].to_numpy(), y, out / "plots" / "calibration.png")
+    plots.calibration_plot(tf["score"].to_numpy(), y, out / "plots" / "calibration.png",
+                           result.metrics.get("test_calibration_base_rate"))
     plots.pr_plot(y, scores, out / "plots" / "precision_recall.png")
     plots.precision_at_k_plot(y, scores, out / "plots" / "precision_at_k.png",
                               cfg.capacity_fraction)
@@ -125,6 +128,8 @@ def write_artifacts(
     plots.fairness_plot(result.fairness, out / "plots" / "fairness_disparities.png",
                         cfg.fairness.disparity_low, cfg.fairness.disparity_high)
     result.fairness.to_csv(out / "fairness.csv", index=False)
+    if result.need_by_group is not None:
+        result.need_by_group.to_csv(out / NEED_BY_GROUP_FILE, index=False)
     (out / "folds.json").write_text(json.dumps(result.folds, indent=2, default=str))
     pd.DataFrame(result.trials).to_csv(out / "trials.csv", index=False)
     (out / "baselines.json").write_text(json.dumps(result.baselines, indent=2))
@@ -201,6 +206,11 @@ def train_and_log(
         "cap_label": M.pct_label(cfg.capacity_fraction),
         "cap_unconstrained": f"test_unconstrained_{cap_metric}",
         "has_oracle": any(k.startswith("test_oracle_") for k in result.metrics),
+        "has_need": "test_need_months" in result.metrics,
+        "need_attributes": [a for a in cfg.fairness.need_audit_attributes
+                            if f"test_need_recall_ratio_min_{a}" in result.metrics],
+        "need_groups": need_group_rows(result.need_by_group),
+        "best_baseline": result.params.get("best_baseline", ""),
         "fraction_labels": [M.pct_label(f) for f in cfg.fractions],
         "baselines": result.baselines,
         "folds": result.folds,
