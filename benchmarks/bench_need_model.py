@@ -214,14 +214,14 @@ def main() -> None:
     test_month = pd.Timestamp(frame["as_of_date"].iloc[test[0]])
     Xt = X[test]
     need = frame["_truth_need"].iloc[test].to_numpy(dtype=np.float64, na_value=np.nan)
-    groups = need_audit_groups(frame.iloc[test].reset_index(drop=True))
+    groups = need_audit_groups(frame.iloc[test].reset_index(drop=True), ATTRS)
     entry_ms = explain_ms_per_row(entry, Xt)
     ceil_ms = explain_ms_per_row(ceiling, ceil_frame[names].to_numpy(np.float32, np.nan)[
         ceil_test])
     ceil_score = ceiling.predict(ceil_frame[names].to_numpy(np.float32, np.nan)[ceil_test],
                                  raw_score=True)
     ceil_need = ceil_frame["_truth_need"].iloc[ceil_test].to_numpy(np.float64)
-    ceil_groups = need_audit_groups(ceil_frame.iloc[ceil_test].reset_index(drop=True))
+    ceil_groups = need_audit_groups(ceil_frame.iloc[ceil_test].reset_index(drop=True), ATTRS)
     # the visit booster gets what the entry model leaves of the budget (80%: timing noise)
     visit_budget = int(0.8 * leaf_budget_for(max(args.budget_ms - entry_ms, 0.02)))
     months = [test_month - pd.DateOffset(months=i) for i in range(args.months, 0, -1)]

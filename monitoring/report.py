@@ -34,7 +34,6 @@ from safetynet.monitoring.estimates import (
     NeedEstimate,
     estimate_need,
 )
-from safetynet.monitoring.worklists import GROUP_ATTRIBUTES
 from safetynet.policy import OutreachPolicy
 
 CONCLUSIVE = ("hardship_confirmed", "not_in_hardship")
@@ -98,6 +97,9 @@ def precision_block(v: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+VISIT_COLUMNS = ("as_of", "run_id", "district", "listed", "audit", "selection_prob", "need")
+
+
 def need_visits(items: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     """Every worklist item of the months with at least one recorded visit, in the shape
     `estimate_need` takes: as_of, district, listed, audit, selection_prob, need (1 hardship
@@ -124,8 +126,7 @@ def need_visits(items: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
         "selection_prob": it["selection_prob"].astype(float),
         "need": need,
     })  # fmt: skip
-    present = [a for a in GROUP_ATTRIBUTES if a in groups]
-    return pd.concat([frame, groups[present]], axis=1)
+    return pd.concat([frame, groups.drop(columns=["district"], errors="ignore")], axis=1)
 
 
 def need_block(
@@ -134,7 +135,7 @@ def need_block(
     """Design-based need estimates (monitoring/estimates.py) overall, per group, and per run
     (months pooled back from each run), as JSON-ready dicts."""
     visits = need_visits(items, outcomes)
-    attributes = ["district", *[a for a in GROUP_ATTRIBUTES if a in visits]]
+    attributes = ["district", *[c for c in visits.columns if c not in VISIT_COLUMNS]]
     out: dict[str, Any] = {
         "visited_months": sorted({str(d.date()) for d in visits["as_of"]}),
         "min_visits": outreach.min_estimate_visits,

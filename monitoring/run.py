@@ -36,7 +36,7 @@ from safetynet.model import Bundle, tiers_of
 from safetynet.monitoring import drift as drift_mod
 from safetynet.monitoring.alerts import compute_alerts, suppressed_households
 from safetynet.monitoring.scoring import top_reasons
-from safetynet.monitoring.worklists import GROUP_ATTRIBUTES, build_worklists, district_pools
+from safetynet.monitoring.worklists import build_worklists, district_pools
 from safetynet.policy import DriftPolicy, Policy
 
 log = logging.getLogger(__name__)
@@ -241,12 +241,13 @@ def _worklists(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(items, pools) of `build_worklists` / `district_pools`, with the features' district,
     street and group attributes."""
-    extra = [c for c in ("street", *GROUP_ATTRIBUTES) if c in features]
+    attributes = [a for a in policy.fairness.need_audit_attributes if a != "district"]
+    extra = [c for c in ("street", *attributes) if c in features]
     scored = current.assign(
         district=features["district"].to_numpy(),
         **{c: features[c].to_numpy() for c in extra},
     )
-    items = build_worklists(scored, as_of, policy.outreach, seed=seed)
+    items = build_worklists(scored, as_of, policy.outreach, seed=seed, attributes=attributes)
     return items, district_pools(scored, items, as_of)
 
 

@@ -17,6 +17,7 @@ Why this audit size: docs/monitoring-estimates.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 
 import numpy as np
@@ -27,15 +28,6 @@ from sqlalchemy.engine import Engine
 from safetynet.model import tier_rank
 from safetynet.policy import OutreachPolicy
 
-# household attributes carried on each item for the per-group need estimates (`groups_json`);
-# the district is the item's own column. Read from the feature rows when they have them.
-GROUP_ATTRIBUTES = (
-    "urban_rural",
-    "elderly_living_alone",
-    "has_children",
-    "has_disabled_member",
-    "head_age_band",
-)
 WORKLIST_COLUMNS = [
     "item_id",
     "run_id",
@@ -79,12 +71,14 @@ def list_size(outreach: OutreachPolicy) -> int:
 
 
 def build_worklists(
-    scored: pd.DataFrame, as_of: date, outreach: OutreachPolicy, seed: int = 0
+    scored: pd.DataFrame, as_of: date, outreach: OutreachPolicy, seed: int = 0,
+    attributes: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Worklist items of one run, WORKLIST_COLUMNS, sorted by district and rank.
 
     `scored`: one row per household: household_key, district, score, tier, suppressed (None or
-    a reason), n_alerts, optionally street and the GROUP_ATTRIBUTES. Suppressed households
+    a reason), n_alerts, optionally street and the group `attributes` (policy [fairness]
+    need_audit_attributes, recorded per item in `groups_json`). Suppressed households
     (on assistance, visited recently) are neither listed nor audited. Listed: the first
     `list_size` households of each district by priority (tier, then alerted first, then score,
     then key for reproducibility), selection_prob 1. Audit: a seeded uniform sample of
@@ -92,7 +86,7 @@ def build_worklists(
     drawn / pool size. Ranks are 1-based per district, listed items first.
     """
     run_id = as_of.isoformat()
-    df = _candidates(scored)
+    df = _candidates(scored, attributes)
     listed = _top_by_priority(df, list_size(outreach)).assign(audit=False, selection_prob=1.0)
     pool = df[~df.index.isin(listed.index)]
     audit = _audit_sample(pool, audit_size(outreach), seed, as_of)
@@ -102,7 +96,7 @@ def build_worklists(
     items["run_id"] = run_id
     items["as_of_date"] = as_of
     items["item_id"] = run_id + "/" + items["household_key"].astype(str)
-    items["groups_json"] = _groups_json(items)
+    items["groups_json"] = _groups_json(items, attributes)
     items = items.sort_values(["district", "rank"], kind="stable")
     return items[WORKLIST_COLUMNS].reset_index(drop=True)
 
@@ -124,9 +118,9 @@ def district_pools(scored: pd.DataFrame, items: pd.DataFrame, as_of: date) -> pd
     return out[POOL_COLUMNS]
 
 
-def _candidates(scored: pd.DataFrame) -> pd.DataFrame:
-    cols = ["household_key", "district", "street", "score", "tier", "n_alerts",
-            *GROUP_ATTRIBUTES]
+def _candidates(scored: pd.DataFrame, attributes: Sequence[str]) -> pd.DataFrame:
+    cols = list(dict.fromkeys(["household_key", "district", "street", "score", "tier",
+                               "n_alerts", *attributes]))
     df = scored.loc[scored["suppressed"].isna(), [c for c in cols if c in scored]]
     return df if "street" in df else df.assign(street=None)
 
@@ -173,10 +167,10 @@ def _audit_sample(pool: pd.DataFrame, n: int, seed: int, as_of: date) -> pd.Data
     return sample.drop(columns="_u").assign(audit=True, selection_prob=prob)
 
 
-def _groups_json(items: pd.DataFrame) -> pd.Series:
-    """Per item, a JSON object {attribute: value as text} of the GROUP_ATTRIBUTES present
-    (flags as "0"/"1"; missing values left out)."""
-    present = [a for a in GROUP_ATTRIBUTES if a in items]
+def _groups_json(items: pd.DataFrame, attributes: Sequence[str]) -> pd.Series:
+    """Per item, a JSON object {attribute: value as text} of the `attributes` present other
+    than the district, the item's own column (flags as "0"/"1"; missing values left out)."""
+    present = [a for a in attributes if a in items and a != "district"]
     if not present:
         return pd.Series("{}", index=items.index)
     texts = {a: _as_text(items[a]) for a in present}

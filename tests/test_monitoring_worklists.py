@@ -115,10 +115,12 @@ def test_audit_slice_is_below_the_list_with_its_selection_probability():
 
 def test_items_carry_the_households_group_attributes():
     s = scored().assign(urban_rural="rural", elderly_living_alone=1.0, has_children=np.nan)
-    w = build_worklists(s, AS_OF, POLICY.outreach)
+    attributes = POLICY.fairness.need_audit_attributes
+    w = build_worklists(s, AS_OF, POLICY.outreach, attributes=attributes)
     groups = w["groups_json"].map(json.loads)
     assert (groups == [{"urban_rural": "rural", "elderly_living_alone": "1"}] * len(w)).all()
-    assert (build_worklists(scored(), AS_OF, POLICY.outreach)["groups_json"] == "{}").all()
+    plain = build_worklists(scored(), AS_OF, POLICY.outreach, attributes=attributes)
+    assert (plain["groups_json"] == "{}").all()
 
 
 def test_audit_sample_is_uniform_over_the_pool():

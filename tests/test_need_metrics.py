@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from safetynet.config import load_policy
 from safetynet.training.need import (
     ATTRIBUTE_FALLBACKS,
     listing_weights,
@@ -100,9 +101,9 @@ def test_audit_groups_fall_back_to_the_truth_household_type():
 
     assert ATTRIBUTE_FALLBACKS["elderly_living_alone"] == TRUTH_ELDERLY_ALONE_COLUMN
     frame = pd.DataFrame({"district": ["A"], TRUTH_ELDERLY_ALONE_COLUMN: [1], "x": [0.5]})
-    groups = need_audit_groups(frame)
+    groups = need_audit_groups(frame, load_policy().fairness.need_audit_attributes)
     assert list(groups.columns) == ["district", "elderly_living_alone"]
-    own = need_audit_groups(frame.assign(elderly_living_alone=[0]))
+    own = need_audit_groups(frame.assign(elderly_living_alone=[0]), ["elderly_living_alone"])
     assert own["elderly_living_alone"].tolist() == [0]  # the feature store's value wins
 
 

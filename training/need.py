@@ -30,10 +30,6 @@ from safetynet.training.truth_columns import TRUTH_ELDERLY_ALONE_COLUMN
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.10)
 RATIO_FRACTION = 0.05
 MIN_NEEDY = 30
-NEED_AUDIT_ATTRIBUTES: tuple[str, ...] = (
-    "district", "urban_rural", "elderly_living_alone", "has_children", "has_disabled_member",
-    "head_age_band",
-)
 # where the frame lacks an attribute, the column that may stand in for it (evaluation only:
 # `training.evaluation.attach_truth_need` adds the simulator's household type under this name)
 ATTRIBUTE_FALLBACKS: Mapping[str, str] = {"elderly_living_alone": TRUTH_ELDERLY_ALONE_COLUMN}
@@ -59,7 +55,7 @@ def listing_weights(score: np.ndarray, k: int) -> np.ndarray:
 
 
 def need_audit_groups(
-    frame: pd.DataFrame, attributes: Sequence[str] = NEED_AUDIT_ATTRIBUTES,
+    frame: pd.DataFrame, attributes: Sequence[str],
     fallbacks: Mapping[str, str] = ATTRIBUTE_FALLBACKS,
 ) -> pd.DataFrame:
     """The audited attributes present in `frame` (or their fallback column, renamed to the
@@ -165,7 +161,7 @@ def need_metrics(
     need: np.ndarray,
     groups: pd.DataFrame,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    attributes: Sequence[str] = NEED_AUDIT_ATTRIBUTES,
+    attributes: Sequence[str] | None = None,
     ratio_fraction: float = RATIO_FRACTION,
     min_needy: int = MIN_NEEDY,
     prefix: str = "test_",
@@ -174,7 +170,8 @@ def need_metrics(
 
     score: (n,) ranking score (higher = listed first); need: (n,) 0/1 with NaN/NA for rows
     whose outcome is unknown (dropped); groups: (n,) rows of attribute columns (the
-    `attributes` present are audited; absent ones are skipped). Keys (prefix "test_"):
+    `attributes` present are audited, absent ones skipped; None: every column of `groups`,
+    e.g. `need_audit_groups(frame, policy.fairness.need_audit_attributes)`). Keys (prefix "test_"):
     `need_precision_at_{p}`, `need_recall_at_{p}` for p in fractions ("1pct", "5pct", ...),
     `need_recall_ratio_min_<attribute>` at `ratio_fraction`, `need_positives`, `need_rows`.
     Values are expectations over random tie-breaks; recall is NaN when no row is in need.
@@ -190,7 +187,8 @@ def need_metrics(
         out[f"{prefix}need_precision_at_{label}"] = reached / k if k else float("nan")
         out[f"{prefix}need_recall_at_{label}"] = reached / positives if positives else float(
             "nan")
-    audited = groups[[a for a in attributes if a in groups.columns]]
+    wanted = groups.columns if attributes is None else attributes
+    audited = groups[[a for a in wanted if a in groups.columns]]
     detail = need_recall_by_group(score, need, audited, ratio_fraction, min_needy)
     for attr, ratio in recall_ratio_min(detail).items():
         out[f"{prefix}need_recall_ratio_min_{attr}"] = ratio
