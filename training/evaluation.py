@@ -69,20 +69,42 @@ def read_truth(truth_dir: Path, secret: bytes) -> pd.DataFrame:
     return truth[["household_key", "period", "p"]].rename(columns={"p": TRUTH_COLUMN})
 
 
+def _windowed_truth(path: Path, secret: bytes, horizon: int, columns: str) -> pd.DataFrame:
+    """Per household and month g: `columns` of g (SQL select list), `n_onset` and `n_months`
+    over g+1..g+horizon, the pseudonymous `household_key` and `period` (month g)."""
+    truth = duckdb.sql(
+        f"""
+        SELECT household_id, CAST(month AS DATE) AS t, {columns},
+          sum(CAST(onset AS INTEGER)) OVER w AS n_onset, count(*) OVER w AS n_months
+        FROM read_parquet('{path}')
+        WINDOW w AS (PARTITION BY household_id ORDER BY month
+                     ROWS BETWEEN 1 FOLLOWING AND {int(horizon)} FOLLOWING)
+        """
+    ).df()
+    truth["household_key"] = pseudonymize(secret, "household", truth["household_id"].astype(str))
+    truth["period"] = pd.to_datetime(truth["t"]).dt.to_period("M")
+    return truth
+
+
+def _merge_at_last_month(frame: pd.DataFrame, truth: pd.DataFrame, columns: list[str]
+                         ) -> pd.DataFrame:
+    """`frame` with truth `columns` of the last month completed by each row's as-of date (the
+    truth of month g is the state at the END of g: 2024-01-31 and 2024-02-01 -> January)."""
+    out = frame.copy()
+    as_of = pd.to_datetime(out["as_of_date"])
+    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
+    keep = ["household_key", "period", *columns]
+    return out.merge(truth[keep], on=["household_key", "period"], how="left").drop(
+        columns="period")
+
+
 def attach_truth(frame: pd.DataFrame, truth_dir: Path, secret: bytes) -> pd.DataFrame:
     """`frame` (household_key, as_of_date, ...) with `_truth_prob` of the last complete month.
 
     Rows without a truth value keep NaN; the caller decides whether to restrict to them.
     """
     truth = read_truth(truth_dir, secret)
-    out = frame.copy()
-    # the truth of month g is the state at the END of g (onset in g+1..g+6): align each as-of
-    # date with the last month completed on or before it (2024-01-31 and 2024-02-01 -> January)
-    as_of = pd.to_datetime(out["as_of_date"])
-    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
-    out = out.merge(truth, on=["household_key", "period"], how="left").drop(columns="period")
-    return out
-
+    return _merge_at_last_month(frame, truth, [TRUTH_COLUMN])
 
 
 def attach_truth_outcomes(
@@ -98,27 +120,11 @@ def attach_truth_outcomes(
 
     Benchmarks only (never features, never training labels of a served model).
     """
-    path = _truth_path(truth_dir)
-    truth = duckdb.sql(
-        f"""
-        SELECT household_id, CAST(month AS DATE) AS t, in_hardship AS h,
-          sum(CAST(onset AS INTEGER)) OVER w AS n_onset, count(*) OVER w AS n_months
-        FROM read_parquet('{path}')
-        WINDOW w AS (PARTITION BY household_id ORDER BY month
-                     ROWS BETWEEN 1 FOLLOWING AND {int(horizon)} FOLLOWING)
-        """
-    ).df()
-    truth["household_key"] = pseudonymize(secret, "household", truth["household_id"].astype(str))
-    truth["period"] = pd.to_datetime(truth["t"]).dt.to_period("M")
+    truth = _windowed_truth(_truth_path(truth_dir), secret, horizon, "in_hardship AS h")
     onset = (truth["n_onset"] > 0).astype("Int8")
     truth[TRUTH_ONSET_COLUMN] = onset.where(truth["n_months"] == horizon, pd.NA)
     truth[TRUTH_HARDSHIP_COLUMN] = truth["h"].astype(bool)
-    out = frame.copy()
-    as_of = pd.to_datetime(out["as_of_date"])
-    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
-    keep = ["household_key", "period", TRUTH_ONSET_COLUMN, TRUTH_HARDSHIP_COLUMN]
-    return out.merge(truth[keep], on=["household_key", "period"], how="left").drop(
-        columns="period")
+    return _merge_at_last_month(frame, truth, [TRUTH_ONSET_COLUMN, TRUTH_HARDSHIP_COLUMN])
 
 
 HOUSEHOLDS_FILE = "households.parquet"
@@ -145,25 +151,10 @@ def attach_truth_need(
     model). Reproduces the issue-12 count: seed-42 demo city, g = 2025-06 -> 1,380 in need.
     """
     path = _truth_path(truth_dir)
-    truth = duckdb.sql(
-        f"""
-        SELECT household_id, CAST(month AS DATE) AS t, in_hardship AS h, on_assistance AS a,
-          sum(CAST(onset AS INTEGER)) OVER w AS n_onset, count(*) OVER w AS n_months
-        FROM read_parquet('{path}')
-        WINDOW w AS (PARTITION BY household_id ORDER BY month
-                     ROWS BETWEEN 1 FOLLOWING AND {int(horizon)} FOLLOWING)
-        """
-    ).df()
-    truth["household_key"] = pseudonymize(secret, "household", truth["household_id"].astype(str))
-    truth["period"] = pd.to_datetime(truth["t"]).dt.to_period("M")
+    truth = _windowed_truth(path, secret, horizon, "in_hardship AS h, on_assistance AS a")
     need = ((truth["h"].astype(bool) | (truth["n_onset"] > 0)) & ~truth["a"].astype(bool))
     truth[TRUTH_NEED_COLUMN] = need.astype("Int8").where(truth["n_months"] == horizon, pd.NA)
-    keep = ["household_key", "period", TRUTH_NEED_COLUMN]
-    out = frame.copy()
-    as_of = pd.to_datetime(out["as_of_date"])
-    out["period"] = (as_of + pd.Timedelta(days=1)).dt.to_period("M") - 1
-    out = out.merge(truth[keep], on=["household_key", "period"], how="left").drop(
-        columns="period")
+    out = _merge_at_last_month(frame, truth, [TRUTH_NEED_COLUMN])
     households = path.parent / HOUSEHOLDS_FILE
     if households.exists():
         types = pd.read_parquet(households)
