@@ -84,7 +84,7 @@ def train(
             kwargs = dict(description=data.description, snapshot_id=data.snapshot_id,
                           feature_set_version=data.feature_set_version,
                           label_config=data.label.model_dump(mode="json"),
-                          not_allowed=data.not_allowed)
+                          not_allowed=data.not_allowed, visits=data.visits)
         outcome = train_and_log(frame, spec, cfg, settings=settings, promotion=policy.promotion,
                                 model_name=model_name, promote_after=promote_after, **kwargs)
     except (ValueError, FileNotFoundError, KeyError) as exc:

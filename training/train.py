@@ -110,6 +110,22 @@ def _evaluated_model(champ: Bundle) -> Bundle | None:
                        calibrator=Calibrator.from_json(local / CALIBRATOR_FILE))
 
 
+def need_model_tags(info: Mapping[str, Any]) -> dict[str, str]:
+    """Run tags naming what the registered model is: `safetynet.need_model` = "entry+visits"
+    or "entry" (with `safetynet.need_model_cold_start` saying why), and the evaluated fit's
+    state; {} when the table had no visits to consider (bring-your-own tables)."""
+    if not info:
+        return {}
+    refit_cold = info.get("need_model_refit_cold_start", True)
+    tags = {"safetynet.need_model": "entry" if refit_cold else "entry+visits",
+            "safetynet.need_model_evaluated": ("entry" if info.get("need_model_cold_start", True)
+                                               else "entry+visits")}
+    if refit_cold:
+        tags["safetynet.need_model_cold_start"] = str(
+            info.get("need_model_refit_cold_start_reason", "no visits"))
+    return tags
+
+
 def write_artifacts(
     result: Result, out: Path, cfg: RunConfig, context: dict[str, Any]
 ) -> None:
@@ -152,8 +168,11 @@ def train_and_log(
     not_allowed: Sequence[str] = (),
     promote_after: bool = False,
     run_name: str | None = None,
+    visits: pd.DataFrame | None = None,
 ) -> TrainOutcome:
-    """Train, evaluate, log and register one candidate; set alias `challenger`."""
+    """Train, evaluate, log and register one candidate; set alias `challenger`. `visits`:
+    the visit table (`training/visits.py`) the need model learns from and the gate's
+    evidence; None or empty: the entry model alone."""
     from mlflow import MlflowClient
 
     from safetynet.model import configure
@@ -161,7 +180,7 @@ def train_and_log(
     from safetynet.training.tracking import log_training_run
 
     model_name = model_name or settings.model_name
-    result = run(frame, spec, cfg)
+    result = run(frame, spec, cfg, visits)
     configure(settings)
     champ_metrics, champ_version = _champion_on_test(frame, result, spec, cfg, settings,
                                                      model_name)
@@ -207,6 +226,7 @@ def train_and_log(
         "cap_unconstrained": f"test_unconstrained_{cap_metric}",
         "has_oracle": any(k.startswith("test_oracle_") for k in result.metrics),
         "has_need": "test_need_months" in result.metrics,
+        "need_model": dict(result.need_model),
         "need_attributes": [a for a in cfg.fairness.need_audit_attributes
                             if f"test_need_recall_ratio_min_{a}" in result.metrics],
         "need_groups": need_group_rows(result.need_by_group),
@@ -230,6 +250,7 @@ def train_and_log(
         "safetynet.fairness_failures": "; ".join(failures)[:4000],
         COMPARED_TAG: champ_version or "none",
     }
+    tags.update(need_model_tags(result.need_model))
     final = result.folds[-1]
     if "test_start" in final:
         tags["safetynet.test_period"] = f"{final['test_start']}..{final['test_end']}"
