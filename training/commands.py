@@ -86,7 +86,9 @@ def train(
                           label_config=data.label.model_dump(mode="json"),
                           not_allowed=data.not_allowed, visits=data.visits)
         outcome = train_and_log(frame, spec, cfg, settings=settings, promotion=policy.promotion,
-                                model_name=model_name, promote_after=promote_after, **kwargs)
+                                model_name=model_name, promote_after=promote_after,
+                                gate_min_audit_visits=policy.outreach.min_estimate_visits,
+                                **kwargs)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         typer.echo(f"train failed, nothing registered: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -139,9 +141,11 @@ def promote(
     from safetynet.training import promote as P
 
     client, name = _registry(model_name)
-    promotion = load_policy().promotion
-    decision = (P.decide(client, name, promotion) if dry_run
-                else P.promote(client, name, promotion, override=override))
+    policy = load_policy()
+    promotion = policy.promotion
+    decision = (P.decide(client, name, promotion, policy.fairness) if dry_run
+                else P.promote(client, name, promotion, override=override,
+                               fairness=policy.fairness))
     if dry_run and decision.promoted:
         typer.echo("dry run: the gate passes; nothing changed")
         typer.echo("\n".join(f"  - {r}" for r in decision.reasons))
