@@ -96,7 +96,15 @@ def train(
     cap = "5pct"
     typer.echo(f"registered {outcome.model_name} v{outcome.version} as challenger "
                f"(run {outcome.run_id}, {settings.tracking_uri})")
-    need = [f"{who}need_{what}" for who in ("test_", "test_baseline_best_")
+    need_model = outcome.result.need_model
+    if need_model:
+        if need_model.get("need_model_refit_cold_start", True):
+            typer.echo("  need model: entry model alone (cold start: "
+                       f"{need_model.get('need_model_refit_cold_start_reason', 'no visits')})")
+        else:
+            typer.echo(f"  need model: entry model + {need_model['need_model_refit_visits']} "
+                       f"visit outcomes ({need_model['need_model_refit_audit_visits']} audits)")
+    need = [f"{who}need_{what}" for who in ("test_", "test_entry_", "test_baseline_best_")
             for what in (f"precision_at_{cap}", f"recall_at_{cap}")]
     need += sorted(k for k in m if k.startswith("test_need_recall_ratio_min_"))
     for key in (*need, f"test_precision_at_{cap}", f"test_recall_at_{cap}", "test_roc_auc",
