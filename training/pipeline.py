@@ -36,6 +36,7 @@ from safetynet.training.model import (
     explain_ms_per_row,
     fit_to_budget,
     search,
+    total_leaves,
     train_booster,
 )
 from safetynet.training.need import (
@@ -704,19 +705,22 @@ def _visit_rows(visits: pd.DataFrame | None, spec: TableSpec, before: int | None
 
 
 def fit_need(
-    data: Prepared, cfg: RunConfig, entry: Any, entry_ms: float, visits: pd.DataFrame,
-    label: str,
+    data: Prepared, cfg: RunConfig, entry: Any, visits: pd.DataFrame, label: str,
 ) -> NeedFit:
     """Fit `fit_need_model(method="offset", weighted=False)` on reached `visits` over the
     `entry` booster, its visit trees capped to `BUDGET_SHARE_FOR_VISITS` of what the entry
-    model leaves of the explanation budget, and calibrate the combined score on the visit rows
-    (all of them, unweighted: docs/training.md, "Learning need from visits"). Cold start (too
+    model's leaves (priced at `ns_per_leaf`) leave of the explanation budget, and calibrate
+    the combined score on the visit rows (all of them, unweighted: docs/training.md,
+    "Learning need from visits"). Cold start (too
     few visits, one outcome class, or no budget left): NeedFit(model, None, None, info) and a
     log line. `label` names the fit in the log ("evaluated" / "registered")."""
     from safetynet.training.need_model import fit_need_model, leaf_budget_for
 
     budget = cfg.search.explain_budget_ms
-    left = None if budget is None else (budget - entry_ms) * BUDGET_SHARE_FOR_VISITS
+    # the entry model's cost from its leaf count (as the search prices trees), not the
+    # measured `entry_ms`: a timing would make the visit model depend on the machine's load
+    entry_cost = total_leaves(entry) * cfg.search.ns_per_leaf * 1e-6
+    left = None if budget is None else (budget - entry_cost) * BUDGET_SHARE_FOR_VISITS
     info: dict[str, Any] = {"need_model_method": NEED_METHOD, "need_model_visits": len(visits),
                             "need_model_positives": int(visits["y"].sum()) if len(visits) else 0,
                             "need_model_audit_visits": int(visits["audit"].sum())
@@ -775,8 +779,7 @@ def need_model_step(
         return None
     before = int(data.final.info["test_start"])
     rows = _visit_rows(visits, data.spec, before)
-    fit = fit_need(data, cfg, searched.booster, searched.metrics["eval_explain_ms_per_row"],
-                   rows, "evaluated")
+    fit = fit_need(data, cfg, searched.booster, rows, "evaluated")
     metrics = {"need_eval_visits": float(len(rows)),
                "need_eval_cold_start": float(fit.booster is None)}
     if fit.booster is None:
@@ -803,7 +806,7 @@ def refit_need_step(
     if visits is None or data.split != "temporal":
         return registered, {}
     rows = _visit_rows(visits, data.spec, None)
-    fit = fit_need(data, cfg, registered.booster, registered.explain_ms, rows, "registered")
+    fit = fit_need(data, cfg, registered.booster, rows, "registered")
     if fit.booster is None:
         return registered, fit.info
     ms = explain_ms_per_row(fit.booster, data.X[data.final.test])
