@@ -1,7 +1,12 @@
 """`make demo`: the whole monthly loop on a small simulated city, end to end.
 
-simulate → ingest → features → train → promote → monitor → worklists → simulated visits
-→ retrain with feedback → report → start the service and call it over HTTP.
+simulate → ingest → features → train the entry model → promote → a few months of monitor,
+worklists with the random audit slice, simulated visits and feedback → retrain, which learns
+need from the visits → the gate → report with its need estimates → start the service and
+call it over HTTP.
+
+Environment: `SAFETYNET_DEMO_HOUSEHOLDS` (default 20000), `SAFETYNET_DEMO_SEED` (42),
+`SAFETYNET_DEMO_VISIT_MONTHS` (months of visits before the retrain, default 3).
 
 Every step goes through the same commands a user runs (`safetynet ...`), so the demo is
 also a walkthrough: each step prints the command it runs.
@@ -24,9 +29,13 @@ from safetynet.db.engine import get_engine
 from safetynet.monitoring.worklists import load_worklist
 
 HOUSEHOLDS = int(os.environ.get("SAFETYNET_DEMO_HOUSEHOLDS", "20000"))
+SEED = int(os.environ.get("SAFETYNET_DEMO_SEED", "42"))
+VISIT_MONTHS = int(os.environ.get("SAFETYNET_DEMO_VISIT_MONTHS", "3"))
 MONTHS = 36
 START = "2023-01"
-SEED = 42
+NEED_FIGURES = ("test_need_precision_at_5pct", "test_need_recall_at_5pct",
+                "test_need_recall_ratio_min_elderly_living_alone",
+                "test_need_recall_ratio_min_has_children", "test_need_recall_ratio_min_district")
 
 
 def month_starts(first: date, last: date) -> list[date]:
@@ -80,6 +89,33 @@ class Demo:
             raise SystemExit(f"demo step failed: {shlex.join(cmd)} (exit {proc.returncode})")
         print(f"    done in {time.perf_counter() - t0:.1f} s", flush=True)
         return proc.stdout if capture else ""
+
+
+def printed_metrics(stdout: str) -> dict[str, float]:
+    """The `name value` metric lines `safetynet train` prints."""
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith(("test_", "explain")):
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                continue
+    return out
+
+
+def need_story(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """Lines comparing the entry-only model's need figures with the retrained model's (both
+    on each run's own test month, simulated truth)."""
+    lines = ["need figures on the simulated truth (test month of each run):",
+             f"  {'':48s} {'entries only':>12s} {'with visits':>12s}"]
+    for key in NEED_FIGURES:
+        lines.append(f"  {key:48s} {_cell(before.get(key))} {_cell(after.get(key))}")
+    return lines
+
+
+def _cell(value: float | None) -> str:
+    return f"{value:12.3f}" if value is not None else f"{'n/a':>12s}"
 
 
 def free_port() -> int:
@@ -143,6 +179,8 @@ def main() -> None:
     print(f"SafetyNet demo: the whole monthly loop on a simulated city of {HOUSEHOLDS:,} "
           f"households.\nEverything is written under {home}.")
 
+    print(f"City seed {SEED}; {VISIT_MONTHS} month(s) of visits before the retrain (a city "
+          "already simulated in this home is reused whatever its seed).")
     if not (city / "manifest.json").exists():
         demo.run("Simulate a city: six departments' extracts, and the truth kept aside",
                  "simulate", "--households", str(HOUSEHOLDS), "--months", str(MONTHS),
@@ -158,26 +196,40 @@ def main() -> None:
              "materialize", "--features", str(features))
     demo.run("Early-warning indicators raised now", "indicators", "--as-of", latest.isoformat(),
              "--sample", "3")
-    demo.run("Train: temporal folds, LightGBM vs baselines, calibration, fairness, MLflow",
-             "train", "--features", str(features), "--truth", str(city),
-             "--no-compare-unconstrained", "--trials", "6")
+    first = demo.run("Train the entry model (who enters assistance): temporal folds, LightGBM "
+                     "vs baselines, calibration, fairness, MLflow", "train", "--features",
+                     str(features), "--truth", str(city), "--no-compare-unconstrained",
+                     "--trials", "6", capture=True)
+    print(first)
     demo.promote("Promote the challenger if it passes the gate", first=True)
-    demo.run(f"Monitor {backtest:%Y-%m}: rescore everyone, alerts, worklists, drift",
-             "monitor", "--as-of", backtest.isoformat(), "--features", str(features))
-    demo.run("The worklists of that month", "worklists", "--as-of", backtest.isoformat(),
-             capture=True)
-    visits = home / f"visits-{backtest:%Y-%m}.csv"
-    demo.run("Caseworkers visit (simulated: the truth answers)", "simulate-visits",
-             "--as-of", backtest.isoformat(), "--visit-date", "2025-06-20", "--out", str(visits))
-    demo.run("Record the visit outcomes in the feedback store", "feedback", "import",
-             str(visits))
-    demo.run("Retrain with the outcomes as labels", "train", "--features", str(features),
-             "--truth", str(city), "--no-compare-unconstrained", "--trials", "6")
-    demo.promote("Promote the retrained challenger if it beats the champion", first=False)
+    # the visit months end at `backtest`, whose outcomes the simulated truth knows
+    months = month_starts(date(2024, 7, 1), backtest)[-max(1, min(VISIT_MONTHS, 12)):]
+    for month in months:
+        demo.run(f"Monitor {month:%Y-%m}: rescore everyone, worklists filled to capacity with a "
+                 "random audit slice of the unlisted", "monitor", "--as-of", month.isoformat(),
+                 "--features", str(features))
+        visits = home / f"visits-{month:%Y-%m}.csv"
+        demo.run("Caseworkers visit the list and the audit slice (simulated: the truth "
+                 "answers)", "simulate-visits", "--as-of", month.isoformat(), "--visit-date",
+                 f"{month:%Y-%m}-20", "--out", str(visits))
+        demo.run("Record the visit outcomes in the feedback store", "feedback", "import",
+                 str(visits))
+    demo.run("The worklists of the last month (listed, then the audit slice)", "worklists",
+             "--as-of", backtest.isoformat(), capture=True)
+    second = demo.run("Retrain: the entry model again, then a visit model on the outcomes "
+                      "(one booster, exact reasons)", "train", "--features", str(features),
+                      "--truth", str(city), "--no-compare-unconstrained", "--trials", "6",
+                      capture=True)
+    print(second)
+    story = need_story(printed_metrics(first), printed_metrics(second))
+    print("\n".join(["", *story]))
+    demo.summary.extend(story)
+    demo.promote("The gate compares challenger and champion on need", first=False)
     demo.run(f"Monitor {latest:%Y-%m}: this month's worklists", "monitor", "--as-of",
              latest.isoformat(), "--features", str(features))
-    demo.run("Report: realized precision, exclusion error, time to visit, disagreement",
-             "report")
+    report = demo.run("Report: need precision of the list, need missed (from the audit slice), "
+                      "time to visit, disagreement", "report", capture=True)
+    print(report)
     top = load_worklist(get_engine(), latest).iloc[0]  # the highest-priority household now
     demo.district = str(top["district"])
     sample_requests(demo, str(top["household_key"]))

@@ -84,9 +84,11 @@ def train(
             kwargs = dict(description=data.description, snapshot_id=data.snapshot_id,
                           feature_set_version=data.feature_set_version,
                           label_config=data.label.model_dump(mode="json"),
-                          not_allowed=data.not_allowed)
+                          not_allowed=data.not_allowed, visits=data.visits)
         outcome = train_and_log(frame, spec, cfg, settings=settings, promotion=policy.promotion,
-                                model_name=model_name, promote_after=promote_after, **kwargs)
+                                model_name=model_name, promote_after=promote_after,
+                                gate_min_audit_visits=policy.outreach.min_estimate_visits,
+                                **kwargs)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         typer.echo(f"train failed, nothing registered: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -94,7 +96,15 @@ def train(
     cap = "5pct"
     typer.echo(f"registered {outcome.model_name} v{outcome.version} as challenger "
                f"(run {outcome.run_id}, {settings.tracking_uri})")
-    need = [f"{who}need_{what}" for who in ("test_", "test_baseline_best_")
+    need_model = outcome.result.need_model
+    if need_model:
+        if need_model.get("need_model_refit_cold_start", True):
+            typer.echo("  need model: entry model alone (cold start: "
+                       f"{need_model.get('need_model_refit_cold_start_reason', 'no visits')})")
+        else:
+            typer.echo(f"  need model: entry model + {need_model['need_model_refit_visits']} "
+                       f"visit outcomes ({need_model['need_model_refit_audit_visits']} audits)")
+    need = [f"{who}need_{what}" for who in ("test_", "test_entry_", "test_baseline_best_")
             for what in (f"precision_at_{cap}", f"recall_at_{cap}")]
     need += sorted(k for k in m if k.startswith("test_need_recall_ratio_min_"))
     for key in (*need, f"test_precision_at_{cap}", f"test_recall_at_{cap}", "test_roc_auc",
@@ -139,9 +149,11 @@ def promote(
     from safetynet.training import promote as P
 
     client, name = _registry(model_name)
-    promotion = load_policy().promotion
-    decision = (P.decide(client, name, promotion) if dry_run
-                else P.promote(client, name, promotion, override=override))
+    policy = load_policy()
+    promotion = policy.promotion
+    decision = (P.decide(client, name, promotion, policy.fairness) if dry_run
+                else P.promote(client, name, promotion, override=override,
+                               fairness=policy.fairness))
     if dry_run and decision.promoted:
         typer.echo("dry run: the gate passes; nothing changed")
         typer.echo("\n".join(f"  - {r}" for r in decision.reasons))

@@ -20,6 +20,7 @@ from safetynet.policy import IndicatorsPolicy, LabelPolicy, Policy
 from safetynet.training.evaluation import attach_truth, attach_truth_need, attach_truth_outcomes
 from safetynet.training.labels import household_training_frame, indicator_columns
 from safetynet.training.pipeline import TableSpec
+from safetynet.training.visits import load_visits
 
 
 @dataclass
@@ -31,6 +32,8 @@ class HouseholdData:
     feature_set_version: str
     not_allowed: list[str]
     description: str
+    # the feedback store's visits with their features (`training/visits.py`); empty: none
+    visits: pd.DataFrame | None = None
 
 
 def read_features(
@@ -92,13 +95,16 @@ def load(
 ) -> HouseholdData:
     """Build the onset-cohort training table with labels. With `truth_dir` (simulated data
     only) it also carries the truth's evaluation columns (`pipeline.TRUTH_COLUMNS`: onset
-    probability, realised onset, hardship, unmet need, household type), never features."""
+    probability, realised onset, hardship, unmet need, household type), never features.
+    `visits`: the feedback store's visited worklist items with their features at the item's
+    as-of date (`training/visits.py`), which the need model learns from."""
     store = FeatureStore(settings)
     features = with_indicator_flags(read_features(store, features_path, as_of), policy.indicators)
     assistance = store.assistance() if assistance is None else assistance
     label_cfg = policy.label
     snapshot = pd.Timestamp(pd.to_datetime(assistance["knowledge_date"]).max())
     frame = household_training_frame(features, assistance, label_cfg, snapshot)
+    visits = load_visits(settings, features)
     frame = with_feedback_labels(frame, settings, label_cfg.horizon_months)
     if truth_dir is not None:
         frame = attach_truth(frame, truth_dir, settings.secret())
@@ -131,4 +137,5 @@ def load(
         feature_set_version=f"definitions-{version}",
         not_allowed=not_allowed,
         description=str(features_path) if features_path else "feature store build",
+        visits=visits,
     )

@@ -36,6 +36,7 @@ from safetynet.training.model import (
     explain_ms_per_row,
     fit_to_budget,
     search,
+    total_leaves,
     train_booster,
 )
 from safetynet.training.need import (
@@ -146,6 +147,9 @@ class Result:
     eval_calibrator: Calibrator | None = None
     # simulated data only: need recall per (as-of month, ranking, attribute, group)
     need_by_group: pd.DataFrame | None = None
+    # the need model (entry + visits, docs/need-learning.md): params of the evaluated and the
+    # registered fit; {"need_model": "cold_start", ...} when visits were too few or absent
+    need_model: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -523,7 +527,8 @@ NEED_GROUP_COLUMNS = ["as_of", "ranking", *DETAIL_COLUMNS]
 
 
 def need_evaluation(
-    data: Prepared, cfg: RunConfig, final: FinalFold, baseline: Any | None
+    data: Prepared, cfg: RunConfig, final: FinalFold, baseline: Any | None,
+    score: np.ndarray | None = None,
 ) -> NeedEvaluation | None:
     """Simulated data only (`TRUTH_NEED_COLUMN` present): who of the households in unmet need
     do the model's list, the best baseline's and the onset oracle's reach
@@ -541,7 +546,7 @@ def need_evaluation(
     attributes = list(cfg.fairness.need_audit_attributes)
     groups = need_audit_groups(test, attributes)
     need = test[TRUTH_NEED_COLUMN]
-    rankings = {"model": ("test_", final.prob)}
+    rankings = {"model": ("test_", final.prob if score is None else score)}
     if baseline is not None:
         Xb, _ = data.baseline_inputs(baseline)
         rankings["baseline_best"] = ("test_baseline_best_",
@@ -666,6 +671,157 @@ def refit_step(
     return Registered(booster, calibrator, explain_ms, info, metrics, timings)
 
 
+# --- the need model: entry model + visit outcomes (docs/need-learning.md) ------------------
+NEED_METHOD = "offset"  # measured choice: docs/need-learning.md, "Decision"
+BUDGET_SHARE_FOR_VISITS = 0.8  # of what the entry model leaves of the explanation budget
+
+
+@dataclass
+class NeedFit:
+    """A need model fitted on visit rows and what serves it: `booster` (one LightGBM booster,
+    entry + visit trees, `NeedModel.merged_booster`) with `calibrator`, or None at a cold
+    start. `info`: need_model_* params for the run."""
+
+    model: Any
+    booster: Any
+    calibrator: Calibrator | None
+    info: dict[str, Any]
+
+
+def _visit_rows(visits: pd.DataFrame | None, spec: TableSpec, before: int | None
+                ) -> pd.DataFrame:
+    """Reached visits (y known), time strictly before period `before` (None: all). `visits`
+    carries the table's entity and time columns, y, selection_prob and the features."""
+    if visits is None or visits.empty:
+        return pd.DataFrame(columns=[spec.entity, spec.time, "y", "selection_prob"])
+    missing = [c for c in (spec.entity, spec.time, "y", "selection_prob")
+               if c not in visits.columns]
+    if missing:
+        raise ValueError(f"the visit table lacks columns {missing}")
+    v = visits[visits["y"].notna()]
+    if before is not None:
+        v = v[to_periods(v[spec.time]) < before]
+    return v.reset_index(drop=True)
+
+
+def fit_need(
+    data: Prepared, cfg: RunConfig, entry: Any, visits: pd.DataFrame, label: str,
+) -> NeedFit:
+    """Fit `fit_need_model(method="offset", weighted=False)` on reached `visits` over the
+    `entry` booster, its visit trees capped to `BUDGET_SHARE_FOR_VISITS` of what the entry
+    model's leaves (priced at `ns_per_leaf`) leave of the explanation budget, and calibrate
+    the combined score on the visit rows (all of them, unweighted: docs/training.md,
+    "Learning need from visits"). Cold start (too
+    few visits, one outcome class, or no budget left): NeedFit(model, None, None, info) and a
+    log line. `label` names the fit in the log ("evaluated" / "registered")."""
+    from safetynet.training.need_model import fit_need_model, leaf_budget_for
+
+    budget = cfg.search.explain_budget_ms
+    # the entry model's cost from its leaf count (as the search prices trees), not the
+    # measured `entry_ms`: a timing would make the visit model depend on the machine's load
+    entry_cost = total_leaves(entry) * cfg.search.ns_per_leaf * 1e-6
+    left = None if budget is None else (budget - entry_cost) * BUDGET_SHARE_FOR_VISITS
+    info: dict[str, Any] = {"need_model_method": NEED_METHOD, "need_model_visits": len(visits),
+                            "need_model_positives": int(visits["y"].sum()) if len(visits) else 0,
+                            "need_model_audit_visits": int(visits["audit"].sum())
+                            if "audit" in visits and len(visits) else 0}
+    if len(visits) == 0 or (left is not None and left <= 0):
+        reason = "no visits" if len(visits) == 0 else "no explanation budget left"
+        log.warning("need model (%s): cold start, %s: the entry model is used as it is",
+                    label, reason)
+        return NeedFit(None, None, None, {**info, "need_model_cold_start": True,
+                                          "need_model_cold_start_reason": reason})
+    Xv = visits.reindex(columns=data.names).to_numpy(dtype=np.float32, na_value=np.nan)
+    yv = visits["y"].to_numpy(dtype=np.float64)
+    model = fit_need_model(
+        entry.predict(Xv, raw_score=True), Xv, yv,
+        visits["selection_prob"].to_numpy(dtype=np.float64),
+        households=visits[data.spec.entity].astype(str).to_numpy(), method=NEED_METHOD,
+        weighted=False, leaf_budget=None if left is None else leaf_budget_for(left),
+        seed=cfg.search.seed, feature_names=data.names)
+    if model.cold_start:
+        log.warning("need model (%s): cold start, %d visits (%d in hardship) are too few or "
+                    "one class: the entry model is used as it is", label, len(visits),
+                    int(yv.sum()))
+        return NeedFit(model, None, None, {**info, "need_model_cold_start": True,
+                                           "need_model_cold_start_reason": "too few visits"})
+    booster = model.merged_booster(entry)
+    calibrator = _calibrate(booster.predict(Xv), yv, cfg)
+    info.update(need_model_cold_start=False, need_model_intercept=model.intercept,
+                need_model_entry_weight=model.entry_weight,
+                need_model_visit_rounds=int(model.info.get("rounds", 0)),
+                need_model_visit_leaves=model.leaves())
+    log.info("need model (%s): %d visits, %d in hardship, z = %.3f + %.3f z_entry + f(x) "
+             "with %d visit trees", label, len(visits), int(yv.sum()), model.intercept,
+             model.entry_weight, info["need_model_visit_rounds"])
+    return NeedFit(model, booster, calibrator, info)
+
+
+@dataclass
+class NeedStep:
+    """The evaluated need model on the final test: `final` is the combined score's view
+    (calibrated and raw), `fit` the fitted model; metrics need_eval_*."""
+
+    fit: NeedFit
+    final: FinalFold
+    metrics: dict[str, float]
+
+
+def need_model_step(
+    data: Prepared, cfg: RunConfig, searched: Searched, final: FinalFold,
+    visits: pd.DataFrame | None,
+) -> NeedStep | None:
+    """Fit the need model over the evaluated entry model on the visits whose as-of month is
+    strictly before the final test period (temporal honesty: the test's visits and later ones
+    stay out), and score the test with it. None for tables without dates or visits
+    (`visits` None): nothing to do. Visits carry the table's entity and time columns."""
+    if visits is None or data.split != "temporal":
+        return None
+    before = int(data.final.info["test_start"])
+    rows = _visit_rows(visits, data.spec, before)
+    fit = fit_need(data, cfg, searched.booster, rows, "evaluated")
+    metrics = {"need_eval_visits": float(len(rows)),
+               "need_eval_cold_start": float(fit.booster is None)}
+    if fit.booster is None:
+        return NeedStep(fit, final, metrics)
+    Xt = data.X[data.final.test]
+    raw = fit.booster.predict(Xt)
+    prob = fit.calibrator.transform(raw)
+    metrics["need_eval_explain_ms_per_row"] = explain_ms_per_row(fit.booster, Xt)
+    metrics["need_eval_n_trees"] = float(fit.booster.num_trees())
+    yt = data.y[data.final.test]
+    combined = M.evaluate(yt, prob, cfg.fractions)
+    cap = f"precision_at_{M.pct_label(cfg.capacity_fraction)}"
+    metrics[f"test_combined_{cap}"] = combined[cap]  # on the entry label, for reference
+    view = FinalFold(fit.calibrator, prob, raw, final.metrics, final.best, final.baselines)
+    return NeedStep(fit, view, metrics)
+
+
+def refit_need_step(
+    data: Prepared, cfg: RunConfig, registered: Registered, visits: pd.DataFrame | None,
+) -> tuple[Registered, dict[str, Any]]:
+    """The registered need model: refit on every reached visit over the registered entry
+    booster. Returns the registered model (replaced unless a cold start) and its
+    need_model_* params."""
+    if visits is None or data.split != "temporal":
+        return registered, {}
+    rows = _visit_rows(visits, data.spec, None)
+    fit = fit_need(data, cfg, registered.booster, rows, "registered")
+    if fit.booster is None:
+        return registered, fit.info
+    ms = explain_ms_per_row(fit.booster, data.X[data.final.test])
+    budget = cfg.search.explain_budget_ms
+    if budget is not None and ms > budget:
+        log.warning("the registered need model explains in %.3f ms per household, over the "
+                    "%.3f ms budget (timing noise or a large visit model)", ms, budget)
+    metrics = {**registered.metrics, "explain_ms_per_row": ms,
+               "n_trees": float(fit.booster.num_trees()),
+               "entry_explain_ms_per_row": registered.explain_ms,
+               "need_model_visits": float(len(rows))}
+    return Registered(fit.booster, fit.calibrator, ms, registered.info, metrics,
+                      registered.timings), fit.info
+
+
 def shap_sample(data: Prepared, cfg: RunConfig, booster: Any) -> tuple[np.ndarray, np.ndarray]:
     """(X rows, TreeSHAP contributions) of up to `cfg.shap_rows` seeded final-test rows for
     the beeswarm, from LightGBM's own `pred_contrib` on the registered model."""
@@ -676,9 +832,17 @@ def shap_sample(data: Prepared, cfg: RunConfig, booster: Any) -> tuple[np.ndarra
     return Xs, booster.predict(Xs, pred_contrib=True)
 
 
-def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
+def run(
+    frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig, visits: pd.DataFrame | None = None,
+) -> Result:
     """Fit and evaluate on every fold; the last fold's model is the candidate, refitted on
-    the latest labels for registration (`cfg.refit`)."""
+    the latest labels for registration (`cfg.refit`).
+
+    `visits` (household tables only; `training/visits.py` visit table): with enough reached
+    visits the entry model is combined with a visit model (`need_model_step` on the visits
+    before the test, `refit_need_step` on all of them); the need and fairness figures and
+    the registered booster are then the combined model's, and the entry model's need figures
+    are kept as `test_entry_need_*`. Without (or too few), the entry model as before."""
     t_start = time.perf_counter()
     data = prepare(frame, spec, cfg)
     searched = search_step(data, cfg)
@@ -688,13 +852,28 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
     metrics = {**searched.metrics, **evaluation.metrics}
     metrics.update(explanation_budget_cost(data, cfg, searched, final))
     metrics.update(oracle_metrics(data, cfg, final))
-    need = need_evaluation(data, cfg, final, baseline)
+    wired = need_model_step(data, cfg, searched, final, visits)
+    served = final
+    if wired is not None:
+        metrics.update(wired.metrics)
+        if wired.fit.booster is not None:
+            entry_need = need_evaluation(data, cfg, final, None)
+            if entry_need is not None:
+                metrics.update({"test_entry_" + k.removeprefix("test_"): v
+                                for k, v in entry_need.metrics.items()
+                                if k.startswith("test_need_")})
+            served = wired.final
+    need = need_evaluation(data, cfg, final, baseline, served.prob)
     if need is not None:
         metrics.update(need.metrics)
-    fairness = fairness_step(data, cfg, final, baseline)
+    fairness = fairness_step(data, cfg, served, baseline)
     metrics.update(fairness.metrics)
     registered = refit_step(data, cfg, searched, final)
+    registered, need_info = refit_need_step(data, cfg, registered, visits)
     metrics.update(registered.metrics)
+    need_params = {**(wired.fit.info if wired is not None else {}),
+                   **{k.replace("need_model_", "need_model_refit_"): v
+                      for k, v in need_info.items()}}
     sample = shap_sample(data, cfg, registered.booster)
     timings = {**searched.timings, **registered.timings,
                "total_seconds": time.perf_counter() - t_start}
@@ -709,7 +888,8 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
                 "search_trials": cfg.search.n_trials, "search_seed": cfg.search.seed,
                 "explain_budget_ms": cfg.search.explain_budget_ms, "horizon": cfg.horizon,
                 "capacity_fraction": cfg.capacity_fraction,
-                **({"best_baseline": baseline.name} if baseline is not None else {})},
+                **({"best_baseline": baseline.name} if baseline is not None else {}),
+                **need_params},
         booster=booster,
         calibrator=registered.calibrator,
         features=data.names,
@@ -726,9 +906,11 @@ def run(frame: pd.DataFrame, spec: TableSpec, cfg: RunConfig) -> Result:
         input_example=data.X[data.final.test][:5],
         test_index=data.final.test,
         refit=registered.info,
-        eval_booster=searched.booster,
-        eval_calibrator=final.calibrator,
+        eval_booster=(wired.fit.booster if wired is not None and wired.fit.booster is not None
+                      else searched.booster),
+        eval_calibrator=served.calibrator,
         need_by_group=need.by_group if need is not None else None,
+        need_model=need_params,
     )
 
 

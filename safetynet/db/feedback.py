@@ -282,3 +282,34 @@ def recent_visits(engine: Engine, as_of: date, months: int) -> pd.DataFrame:
             ).where(visit_outcomes.c.visit_date > since),
             conn,
         )
+
+
+def load_visited_items(engine: Engine) -> pd.DataFrame:
+    """Every worklist item of the monitoring runs with at least one linked visit outcome, with
+    its latest outcome (None when the item got no outcome: nonresponse within its cell).
+
+    Columns: item_id, run_id, as_of_date (datetime), district, household_key, audit (bool),
+    selection_prob, groups_json, outcome, visit_date. The design-based readers (training's
+    need model and gate, monitoring's estimates) take it from here; outcomes without a
+    worklist item have no selection probability and are not returned."""
+    items_q = sa.select(
+        worklist_items.c.item_id, worklist_items.c.run_id, worklist_items.c.as_of_date,
+        worklist_items.c.district, worklist_items.c.household_key, worklist_items.c.audit,
+        worklist_items.c.selection_prob, worklist_items.c.groups_json)
+    out_q = sa.select(visit_outcomes.c.id, visit_outcomes.c.worklist_item_id,
+                      visit_outcomes.c.outcome, visit_outcomes.c.visit_date).where(
+        visit_outcomes.c.worklist_item_id.is_not(None))
+    with engine.connect() as conn:
+        outcomes = pd.DataFrame(conn.execute(out_q).mappings().all(),
+                                columns=["id", "worklist_item_id", "outcome", "visit_date"])
+        items = pd.DataFrame(conn.execute(items_q).mappings().all(),
+                             columns=[c.name for c in items_q.selected_columns])
+    last = (outcomes.sort_values(["visit_date", "id"])
+            .drop_duplicates("worklist_item_id", keep="last").set_index("worklist_item_id"))
+    visited_runs = items.loc[items["item_id"].isin(last.index), "run_id"].unique()
+    out = items[items["run_id"].isin(visited_runs)].reset_index(drop=True)
+    out["as_of_date"] = pd.to_datetime(out["as_of_date"])
+    out["audit"] = out["audit"].astype(bool)
+    out["outcome"] = out["item_id"].map(last["outcome"])
+    out["visit_date"] = pd.to_datetime(out["item_id"].map(last["visit_date"]))
+    return out
