@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
+from safetynet import visit_design
+
 OK = "ok"
 NOT_ENOUGH_AUDIT = "not_enough_audit_visits"
 NOT_ENOUGH_LISTED = "not_enough_listed_visits"
@@ -80,13 +82,10 @@ def _check(visits: pd.DataFrame, stratum: str) -> None:
 
 def design_weights(visits: pd.DataFrame, stratum: str = "district") -> pd.Series:
     """Per reached visit: 1 / selection_prob x (selected / reached) in its (as_of, stratum,
-    listed) cell; NaN for visits whose need is unknown (nobody reached). Index of `visits`."""
-    cell = [visits["as_of"], visits[stratum], visits["listed"].astype(bool)]
-    base = 1.0 / visits["selection_prob"].astype(np.float64)
-    reached = visits["need"].notna()
-    selected_w = base.groupby(cell).transform("sum")
-    reached_w = base.where(reached, 0.0).groupby(cell).transform("sum")
-    return (base * selected_w / reached_w).where(reached)
+    listed) cell (`safetynet.visit_design.design_weights`); NaN for visits whose need is
+    unknown (nobody reached). Index of `visits`."""
+    cells = [visits["as_of"], visits[stratum], visits["listed"].astype(bool)]
+    return visit_design.design_weights(visits["selection_prob"], visits["need"].notna(), cells)
 
 
 def _kish(weights: np.ndarray) -> float:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from safetynet import visit_design
 from safetynet.config import Settings
 from safetynet.training.need import need_audit_groups
 
@@ -46,16 +47,10 @@ def read_visited_items(settings: Settings) -> pd.DataFrame:
 
 
 def design_weights(items: pd.DataFrame, stratum: str = "district") -> pd.Series:
-    """Per item: 1 / selection_prob x (selected / reached) in its (as_of_date, stratum,
-    listed/audit) cell; NaN where y is NaN (nobody reached). The same weights as
-    `safetynet.monitoring.estimates.design_weights` (docs/monitoring-estimates.md), which
-    training may not import (layers); tests/test_training_visits.py pins them equal."""
-    cell = [items["as_of_date"], items[stratum], ~items["audit"].astype(bool)]
-    base = 1.0 / items["selection_prob"].astype(np.float64)
-    reached = items["y"].notna()
-    selected_w = base.groupby(cell).transform("sum")
-    reached_w = base.where(reached, 0.0).groupby(cell).transform("sum")
-    return (base * selected_w / reached_w).where(reached)
+    """Per item: the visit design weight (`safetynet.visit_design.design_weights`) in its
+    (as_of_date, stratum, listed/audit) cell; NaN where y is NaN (nobody reached)."""
+    cells = [items["as_of_date"], items[stratum], ~items["audit"].astype(bool)]
+    return visit_design.design_weights(items["selection_prob"], items["y"].notna(), cells)
 
 
 def visit_table(items: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
