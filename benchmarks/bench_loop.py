@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -108,16 +109,30 @@ class Cli:
 
     home: Path
     log: Path
+    in_process: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYNET_")}
         return {**env, "SAFETYNET_HOME": str(self.home)}
 
+    def _invoke(self, args: tuple[str, ...]) -> subprocess.CompletedProcess:
+        """The same typer app in this process (imports paid once; for the quick test)."""
+        from typer.testing import CliRunner
+
+        from safetynet.cli import app
+
+        res = CliRunner().invoke(app, list(args))
+        err = res.stderr if res.stderr_bytes is not None else ""
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            err += "".join(traceback.format_exception(res.exception))
+        return subprocess.CompletedProcess(args, res.exit_code, res.stdout, err)
+
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "safetynet.cli", *args], env=self.env(),
-                              text=True, capture_output=True)
+        proc = (self._invoke(args) if self.in_process else subprocess.run(
+            [sys.executable, "-m", "safetynet.cli", *args], env=self.env(), text=True,
+            capture_output=True))
         seconds = time.perf_counter() - t0
         with self.log.open("a") as fh:
             fh.write(f"\n$ safetynet {' '.join(args)}\n(exit {proc.returncode}, "
@@ -410,6 +425,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "exist or be empty; default: a new directory under /tmp, removed at the end)")
     p.add_argument("--trials", type=int, default=6, help="Optuna trials per `safetynet train`.")
     p.add_argument("--keep-home", action="store_true", help="Keep the default temporary home.")
+    p.add_argument("--in-process", action="store_true", help="Run the same CLI commands in "
+                   "this process (typer's CliRunner) instead of one subprocess each: saves the "
+                   "import time of every command (used by tests/test_bench_loop.py).")
     a = p.parse_args(argv)
     if a.households < 500:
         p.error("--households must be at least 500")
@@ -437,7 +455,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     horizon = load_policy().label.horizon_months
     tl = Timeline.plan(args.audit_months, args.cycles, horizon)
     (home / "logs").mkdir(exist_ok=True)
-    cli = Cli(home, home / "logs" / "bench_loop.log")
+    cli = Cli(home, home / "logs" / "bench_loop.log", in_process=args.in_process)
     t0 = time.perf_counter()
     print(f"bench_loop: {args.households:,} households, seed {args.seed}, city "
           f"{CITY_START:%Y-%m} + {tl.months} months; {args.audit_months} audit months from "
@@ -487,6 +505,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "features_as_of": [tl.features[0].isoformat(), tl.features[-1].isoformat()],
             "first_model_trained_on_rows_until": tl.first_train_until.isoformat(),
             "visit_day": VISIT_DAY, "horizon_months": horizon,
+            "cli": "in-process (CliRunner)" if args.in_process else "subprocess per command",
         },
         "seed": args.seed,
         "notes": [
