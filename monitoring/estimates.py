@@ -195,7 +195,7 @@ def estimate_need(
     For each estimate (overall, then each group of each attribute) the months ending at
     `as_of` (default: the latest visit month) are pooled newest first until the group has
     `min_audit_visits` reached audit visits and its unlisted and recall intervals are narrow
-    enough (at most `max_months`); precision needs
+    enough (at most `max_months`); precision pools on its own, until the group has
     `min_listed_visits` reached listed visits. Returns three `NeedEstimate`s per group, in
     QUANTITIES order. `method`: a statsmodels `proportion_confint` method ("wilson", "beta").
     Raises ValueError on missing columns or selection probabilities outside (0, 1].
@@ -215,8 +215,20 @@ def estimate_need(
         labels = frame[attr].astype("string").fillna("(missing)")
         domains += [(attr, str(v), labels == v) for v in sorted(labels.unique())]
     reached_audit = frame["audit"].astype(bool) & frame["need"].notna()
+    reached_listed = ~frame["audit"].astype(bool) & frame["need"].notna()
     out: list[NeedEstimate] = []
     for attr, group, in_group in domains:
+        # precision pools only until the group has enough listed visits (usually one month)
+        for k in range(1, max_months + 1):
+            months = _months_back(all_months, end, k)
+            sub = frame["as_of"].isin(months)
+            last = k == max_months or len(months) < k
+            if last or (reached_listed & in_group & sub).sum() >= min_listed_visits:
+                labels = tuple(pd.Timestamp(m).date().isoformat() for m in months)
+                precision = _estimates_for(
+                    frame[sub], in_group[sub], attr, group, labels,
+                    _uncovered(frame[sub], pools, stratum, months), stratum, **limits)[0]
+                break
         found: list[NeedEstimate] = []
         for k in range(1, max_months + 1):
             months = _months_back(all_months, end, k)
@@ -231,10 +243,10 @@ def estimate_need(
                                    _uncovered(frame[sub], pools, stratum, months), stratum,
                                    **limits)
             # enough audit visits but the unlisted or recall interval still too wide: pool
-            # one more month (precision follows the same months)
+            # one more month
             if last or all(e.status == OK for e in found if e.quantity != "need_precision"):
                 break
-        out += found
+        out += [precision, *found[1:]]
     return out
 
 

@@ -111,6 +111,9 @@ def test_months_are_pooled_until_a_group_has_enough_audit_visits():
     assert _by(estimate_need(visits), "need_recall").status == NOT_ENOUGH_AUDIT
     short = estimate_need(visits, min_audit_visits=30, max_months=2)
     assert _by(short, "need_recall").status == NOT_ENOUGH_AUDIT
+    # precision pools on its own: 20 listed visits a month reach 30 in two months, not three
+    p = _by(est, "need_precision")
+    assert p.months == ("2025-07-01", "2025-06-01") and p.value == pytest.approx(0.5)
 
 
 def test_cells_without_audit_visits_are_left_out_and_counted():
