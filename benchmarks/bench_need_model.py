@@ -49,17 +49,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import pandas as pd
 
+from safetynet.demo import month_starts
+
 CAPACITY = 0.05
 UNREACHABLE = 0.05
 ATTRS = ("district", "urban_rural", "elderly_living_alone", "has_children")
-
-
-def month_starts(first: date, last: date) -> list[date]:
-    out, y, m = [], first.year, first.month
-    while (y, m) <= (last.year, last.month):
-        out.append(date(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
 
 
 def safetynet(home: Path, *args: str) -> None:
